@@ -1,0 +1,137 @@
+"""Feature blocks: typed, named pieces of agent state that flatten to vectors.
+
+RL libraries want flat float vectors; humans and physics code want named fields.
+A :class:`FeatureBlock` is a dataclass that is both: its numeric fields (scalars
+and numpy arrays) flatten in declaration order with :meth:`to_array`, and
+:meth:`names` says what each entry means, which keeps observation vectors
+debuggable.
+
+Each block declares who may see it (``visibility``). This is what makes partial
+observability explicit instead of an accident of which arrays got concatenated:
+
+* ``owner``       only the agent that owns the block;
+* ``upper_level`` the owner and the agents above it in the hierarchy;
+* ``system``      additionally the system-level agent (e.g. a DSO);
+* ``public``      every agent.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from typing import Any, ClassVar
+
+import numpy as np
+
+VISIBILITY_LEVELS: tuple[str, ...] = ("owner", "upper_level", "system", "public")
+_RANK = {name: i for i, name in enumerate(VISIBILITY_LEVELS)}
+
+
+def _check_visibility(value: str) -> str:
+    if value not in _RANK:
+        raise ValueError(
+            f"Unknown visibility {value!r}. Use one of {list(VISIBILITY_LEVELS)}."
+        )
+    return value
+
+
+def is_visible(visibility: str, relation: str) -> bool:
+    """Whether a block with ``visibility`` may be seen by an observer with ``relation``.
+
+    ``relation`` is the observer's relation to the block's owner, expressed with the
+    same vocabulary: ``owner`` (itself), ``upper_level`` (a superior), ``system``
+    (the system agent) or ``public`` (anyone else). Visibility levels are nested, so
+    a block is visible when the observer is at least as close as the level allows.
+    """
+    return _RANK[_check_visibility(relation)] <= _RANK[_check_visibility(visibility)]
+
+
+def _is_numeric(value: Any) -> bool:
+    if isinstance(value, (bool, int, float, np.number, np.bool_)):
+        return True
+    return isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.number)
+
+
+@dataclasses.dataclass
+class FeatureBlock:
+    """Base class for feature dataclasses.
+
+    Subclasses are plain ``@dataclass`` classes with numeric fields. Fields whose
+    value is not numeric (names, ids) are carried along but not flattened.
+    Override the class attribute ``visibility`` to restrict who sees the block.
+    """
+
+    visibility: ClassVar[str] = "public"
+
+    # -- introspection -------------------------------------------------------------
+    def _numeric_items(self) -> list[tuple[str, Any]]:
+        items = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if _is_numeric(value):
+                items.append((f.name, value))
+        return items
+
+    def names(self) -> list[str]:
+        """One label per entry of :meth:`to_array`, e.g. ``['p_MW', 'vm_pu[0]', ...]``."""
+        out: list[str] = []
+        for name, value in self._numeric_items():
+            if isinstance(value, np.ndarray):
+                out.extend(f"{name}[{i}]" for i in range(value.size))
+            else:
+                out.append(name)
+        return out
+
+    @property
+    def size(self) -> int:
+        return sum(
+            v.size if isinstance(v, np.ndarray) else 1 for _, v in self._numeric_items()
+        )
+
+    # -- flattening ----------------------------------------------------------------
+    def to_array(self) -> np.ndarray:
+        """Flatten numeric fields in declaration order to a float64 vector."""
+        parts = [
+            np.asarray(v, dtype=np.float64).ravel() for _, v in self._numeric_items()
+        ]
+        if not parts:
+            return np.zeros(0, dtype=np.float64)
+        return np.concatenate(parts)
+
+    def set_from_array(self, arr: np.ndarray) -> None:
+        """Overwrite numeric fields in place from a flat vector (shapes are kept)."""
+        arr = np.asarray(arr, dtype=np.float64).ravel()
+        if arr.size != self.size:
+            raise ValueError(
+                f"{type(self).__name__}.from_array: expected {self.size} values "
+                f"({', '.join(self.names())}), got {arr.size}."
+            )
+        offset = 0
+        for name, value in self._numeric_items():
+            if isinstance(value, np.ndarray):
+                n = value.size
+                setattr(self, name, arr[offset:offset + n].reshape(value.shape).astype(value.dtype))
+                offset += n
+            else:
+                raw = arr[offset]
+                if isinstance(value, (bool, np.bool_)):
+                    setattr(self, name, bool(raw))
+                elif isinstance(value, (int, np.integer)):
+                    setattr(self, name, int(round(raw)))
+                else:
+                    setattr(self, name, float(raw))
+                offset += 1
+
+    @classmethod
+    def from_array(cls, arr: np.ndarray, like: FeatureBlock | None = None) -> FeatureBlock:
+        """Rebuild a block from a flat vector.
+
+        Array fields take their shapes from ``like`` (or from the class defaults),
+        because a flat vector alone cannot say how long each array was.
+        """
+        block = copy.deepcopy(like) if like is not None else cls()
+        block.set_from_array(arr)
+        return block
+
+    def copy(self) -> FeatureBlock:
+        return copy.deepcopy(self)
