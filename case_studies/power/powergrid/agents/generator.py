@@ -1,0 +1,148 @@
+"""Dispatchable generator (e.g. a diesel genset or micro-turbine)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from gymnasium.spaces import Box
+
+from powergrid.agents.device_agent import DeviceAgent, build_config
+from powergrid.core.features.electrical import ElectricalBasePh
+from powergrid.core.features.power_limits import PowerLimits
+from powergrid.core.features.status import UnitStatus
+from powergrid.utils.cost import quadratic_cost
+from powergrid.utils.safety import limit_violation
+
+
+@dataclass
+class GeneratorConfig:
+    bus: str
+    p_max_MW: float = 10.0
+    p_min_MW: float = 0.0
+    q_max_MVAr: float = 5.0
+    q_min_MVAr: float = -5.0
+    s_rated_MVA: float = 12.0
+    cost_curve_coefs: tuple = (0.02, 10.0, 0.0)  # a*P^2 + b*P + c  [$/h]
+    startup_time_hr: float = 1.0
+    shutdown_time_hr: float = 1.0
+    startup_cost: float = 0.0
+    allow_commitment: bool = False  # adds a 3rd action: > 0 keeps/turns the unit on
+    init_on: bool = True
+
+    def validate(self) -> None:
+        if self.p_min_MW > self.p_max_MW:
+            raise ValueError(f"p_min_MW ({self.p_min_MW}) > p_max_MW ({self.p_max_MW}); swap them.")
+        if self.q_min_MVAr > self.q_max_MVAr:
+            raise ValueError(f"q_min_MVAr ({self.q_min_MVAr}) > q_max_MVAr ({self.q_max_MVAr}).")
+        if self.s_rated_MVA <= 0:
+            raise ValueError(f"s_rated_MVA must be positive, got {self.s_rated_MVA}.")
+        if self.p_max_MW > self.s_rated_MVA:
+            raise ValueError(f"p_max_MW ({self.p_max_MW}) exceeds s_rated_MVA ({self.s_rated_MVA}).")
+        if len(tuple(self.cost_curve_coefs)) != 3:
+            raise ValueError("cost_curve_coefs must be three numbers [a, b, c] for a*P^2+b*P+c.")
+        if self.startup_time_hr < 0 or self.shutdown_time_hr < 0:
+            raise ValueError("startup_time_hr and shutdown_time_hr must be >= 0.")
+
+
+class Generator(DeviceAgent):
+    """Generator with P/Q limits, an apparent-power capability circle and commitment.
+
+    Actions ``[p, q]`` in [-1, 1] map linearly onto ``[p_min, p_max]`` and
+    ``[q_min, q_max]``. If ``P^2 + Q^2`` exceeds ``s_rated^2`` the reactive output
+    is reduced first, as generator controllers do (active power earns money).
+
+    With ``allow_commitment`` a third action decides on/off. Starting takes
+    ``startup_time_hr`` (no output meanwhile) and costs ``startup_cost``; stopping
+    takes ``shutdown_time_hr`` during which the unit holds ``p_min``.
+    """
+
+    pp_element = "sgen"
+
+    def __init__(self, agent_id: str, device_state_config: dict[str, Any] | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(agent_id=agent_id, device_state_config=device_state_config, **kwargs)
+        self.config = build_config(GeneratorConfig, self._config, f"Generator {agent_id!r}")
+        c = self.config
+        self.state.add_feature("electrical", ElectricalBasePh())
+        self.state.add_feature("limits", PowerLimits(
+            p_max_MW=c.p_max_MW, p_min_MW=c.p_min_MW,
+            q_max_MVAr=c.q_max_MVAr, q_min_MVAr=c.q_min_MVAr))
+        if c.allow_commitment:
+            self.state.add_feature("status", UnitStatus(on=1.0 if c.init_on else 0.0))
+        self._space = Box(-1.0, 1.0, shape=(3 if c.allow_commitment else 2,), dtype=np.float32)
+        self._transition_left = 0.0
+        self._target_on = c.init_on
+        self._started_this_step = False
+
+    def get_action_space(self) -> Box:
+        return self._space
+
+    @property
+    def is_on(self) -> bool:
+        return (not self.config.allow_commitment) or self.state.status.on >= 0.5
+
+    def set_device_action(self, action: Any) -> None:
+        a = self.validate_action(action)
+        c = self.config
+        self._started_this_step = False
+        if c.allow_commitment:
+            self._step_commitment(bool(a[2] > 0))
+        p = c.p_min_MW + (a[0] + 1.0) / 2.0 * (c.p_max_MW - c.p_min_MW)
+        q = c.q_min_MVAr + (a[1] + 1.0) / 2.0 * (c.q_max_MVAr - c.q_min_MVAr)
+        p = float(np.clip(p, c.p_min_MW, c.p_max_MW))
+        q = float(np.clip(q, c.q_min_MVAr, c.q_max_MVAr))
+        q_cap = float(np.sqrt(max(c.s_rated_MVA**2 - p * p, 0.0)))
+        q = float(np.clip(q, -q_cap, q_cap))
+        if not self.is_on:
+            p, q = 0.0, 0.0
+        elif self._transition_left > 0 and not self._target_on:  # shutting down
+            p, q = c.p_min_MW, 0.0
+        self.state.electrical.p_MW = p
+        self.state.electrical.q_MVAr = q
+
+    def _step_commitment(self, want_on: bool) -> None:
+        c, status = self.config, self.state.status
+        if want_on != self._target_on and self._transition_left <= 0:
+            self._target_on = want_on
+            self._transition_left = c.startup_time_hr if want_on else c.shutdown_time_hr
+            status.hours_in_state = 0.0
+        if self._transition_left > 0:
+            self._transition_left -= self.dt
+        if self._transition_left <= 0 and (status.on >= 0.5) != self._target_on:
+            status.on = 1.0 if self._target_on else 0.0
+            self._started_this_step = self._target_on
+        status.hours_in_state += self.dt
+
+    def update_cost_safety(self) -> None:
+        c = self.config
+        p = self.state.electrical.p_MW
+        a, b, c0 = (float(x) for x in c.cost_curve_coefs)
+        self.cost = quadratic_cost(p, a, b, c0 if self.is_on else 0.0, self.dt)
+        if self._started_this_step:
+            self.cost += c.startup_cost
+        s = float(np.hypot(p, self.state.electrical.q_MVAr))
+        self.safety = limit_violation(p, c.p_min_MW if self.is_on else 0.0, c.p_max_MW)
+        self.safety += max(0.0, s - c.s_rated_MVA)
+
+    def respond_to_price(self, price: float) -> np.ndarray:
+        """Produce where marginal cost 2aP + b equals the price (profit-maximising)."""
+        c = self.config
+        a, b, _ = (float(x) for x in c.cost_curve_coefs)
+        if a > 0:
+            p = (price - b) / (2 * a)
+        else:
+            p = c.p_max_MW if price > b else c.p_min_MW
+        p = float(np.clip(p, c.p_min_MW, c.p_max_MW))
+        span = max(c.p_max_MW - c.p_min_MW, 1e-9)
+        act = [2 * (p - c.p_min_MW) / span - 1, 0.0]
+        if c.allow_commitment:
+            act.append(1.0 if price > b else -1.0)
+        return np.asarray(act, dtype=np.float32)
+
+    def reset(self, seed: int | None = None) -> None:
+        super().reset(seed)
+        self._transition_left = 0.0
+        self._target_on = self.config.init_on
+        self._started_this_step = False

@@ -1,0 +1,380 @@
+"""PowerGridAgent: a microgrid controller (coordinator) on a pandapower network.
+
+It owns the devices listed in ``grid_config['devices']``, adds them to the network
+at build time, and each step (1) splits its action over the devices with its
+protocol, (2) writes setpoints and this hour's loads into the shared
+:class:`~powergrid.envs.grid_model.GridModel`, and after the power flow (3) syncs
+voltages and flows of *its own* buses and lines and (4) prices cost and safety.
+
+Bus names are resolved inside the microgrid's own zone: three microgrids built from
+the IEEE 13 feeder all have a "Bus 633", and a global lookup would silently put
+every device in the first one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium.spaces import Box
+from gymnasium.spaces import Dict as SpaceDict
+
+from heron.agents.coordinator_agent import CoordinatorAgent, flatten_box_spaces
+from heron.agents.system_agent import SystemAgent
+from heron.protocols.base import Protocol
+from powergrid.agents.device_agent import ConfigError, DeviceAgent
+from powergrid.agents.generator import Generator
+from powergrid.agents.registry import DEVICE_REGISTRY, get_device_class
+from powergrid.agents.storage import ESS
+from powergrid.core.features.network import BusVoltages, GridExchange, LineFlows
+from powergrid.core.state.state import GridState
+from powergrid.utils.cost import energy_cost
+from powergrid.utils.safety import V_MAX_PU, V_MIN_PU, line_overload, voltage_violation
+
+__all__ = ["PowerGridAgent", "GridSystemAgent", "DEVICE_REGISTRY", "Generator", "ESS"]
+
+
+def _zone_mask(net: Any, zone: str) -> np.ndarray:
+    if "zone" in net.bus and zone and (net.bus.zone == zone).any():
+        return (net.bus.zone == zone).to_numpy()
+    return np.ones(len(net.bus), dtype=bool)
+
+
+def resolve_bus(net: Any, bus_name: str, zone: str = "") -> int:
+    """pandapower index of ``bus_name`` among the buses of ``zone``.
+
+    Accepts both the short name used in configs ("Bus 633") and the full, prefixed
+    network name ("MG1 Bus 633").
+    """
+    mask = _zone_mask(net, zone)
+    names = net.bus.name[mask].astype(str)
+    candidates = {bus_name, f"{zone} {bus_name}".strip()}
+    hit = names[names.isin(candidates)]
+    if hit.empty:
+        valid = sorted(names.tolist())
+        shown = ", ".join(valid[:40]) + (" ..." if len(valid) > 40 else "")
+        raise ConfigError(
+            f"Bus {bus_name!r} not found in grid {zone or '(whole network)'!r}. "
+            f"Valid bus names: {shown}."
+        )
+    return int(hit.index[0])
+
+
+class PowerGridAgent(CoordinatorAgent):
+    """Grid-level coordinator with pandapower integration."""
+
+    def __init__(
+        self,
+        net: Any,
+        grid_config: dict[str, Any],
+        protocol: Protocol | None = None,
+        policy=None,
+        grid_model=None,
+        zone: str | None = None,
+        dt: float = 1.0,
+        **kwargs: Any,
+    ) -> None:
+        if not isinstance(grid_config, dict) or "name" not in grid_config:
+            raise ConfigError("grid_config needs a 'name' (e.g. name: MG1).")
+        self._net = net
+        self._grid_config = grid_config
+        super().__init__(agent_id=str(grid_config["name"]), protocol=protocol, policy=policy,
+                         config={"agents": grid_config.get("devices", [])}, **kwargs)
+        self.zone = self.agent_id if zone is None else zone
+        self.dt = float(dt)
+        self.load_scale = float(grid_config.get("load_scale", 1.0))
+        if self.load_scale < 0:
+            raise ConfigError(f"{self.agent_id}: load_scale must be >= 0, got {self.load_scale}.")
+        self.include_grid_cost = bool(grid_config.get("include_grid_cost", True))
+        self.sell_price_ratio = float(grid_config.get("sell_price_ratio", 1.0))
+        self.v_limits = (float(grid_config.get("v_min_pu", V_MIN_PU)),
+                         float(grid_config.get("v_max_pu", V_MAX_PU)))
+
+        self._bus_idx = net.bus.index[_zone_mask(net, self.zone)].to_numpy()
+        bus_set = set(self._bus_idx.tolist())
+        self._line_idx = net.line.index[net.line.from_bus.isin(bus_set)].to_numpy()
+        self._load_idx = net.load.index[net.load.bus.isin(bus_set)].to_numpy()
+        self.state = GridState(owner_id=self.agent_id)
+        self.state.add_feature("bus_voltages", BusVoltages(
+            vm_pu=np.ones(len(self._bus_idx)), v_min=1.0, v_max=1.0))
+        self.state.add_feature("line_flows", LineFlows(
+            p_MW=np.zeros(len(self._line_idx)), loading_pct=np.zeros(len(self._line_idx))))
+        self.state.add_feature("exchange", GridExchange())
+        self._build_device_agents()
+        self.cost = 0.0
+        self.safety = 0.0
+        self.grid_cost = 0.0
+        self.price = 0.0
+        self.converged = True
+        self._dataset = None
+        self._t = 0
+        self.grid_model = None
+        if grid_model is not None:
+            self.attach(grid_model)
+
+    # -- construction ------------------------------------------------------------------
+    @property
+    def devices(self) -> dict[str, DeviceAgent]:
+        return self.subordinate_agents
+
+    @property
+    def net(self) -> Any:
+        return self._net
+
+    def _build_device_agents(self) -> None:
+        seen: set[str] = set()
+        for i, dcfg in enumerate(self._grid_config.get("devices", []) or []):
+            where = f"{self.agent_id}.devices[{i}]"
+            if not isinstance(dcfg, dict) or "type" not in dcfg or "name" not in dcfg:
+                raise ConfigError(f"{where}: each device needs 'type' and 'name'.")
+            name = str(dcfg["name"])
+            if name in seen:
+                raise ConfigError(f"{where}: duplicate device name {name!r} in {self.agent_id}.")
+            seen.add(name)
+            try:
+                cls = get_device_class(dcfg["type"])
+            except ValueError as exc:
+                raise ConfigError(f"{where}: {exc}") from None
+            state_cfg = dict(dcfg.get("device_state_config", {}) or {})
+            device = cls(agent_id=name, device_state_config=state_cfg)
+            device.dt = self.dt
+            self._add_device_to_network(device, state_cfg, where)
+            self.add_subordinate(device)
+
+    def _add_device_to_network(self, device: DeviceAgent, cfg: dict[str, Any], where: str) -> None:
+        import pandapower as pp
+
+        kind = getattr(device, "pp_element", "sgen")
+        if kind == "trafo":
+            device.pp_idx = self._resolve_trafo(str(cfg.get("trafo", "")), where)
+            return
+        if "bus" not in cfg:
+            raise ConfigError(f"{where}: device_state_config needs a 'bus' (e.g. bus: 'Bus 633').")
+        try:
+            bus = resolve_bus(self._net, str(cfg["bus"]), self.zone)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        full_name = f"{self.agent_id}/{device.agent_id}"
+        if kind == "storage":
+            c = device.config
+            device.pp_idx = int(pp.create_storage(
+                self._net, bus=bus, p_mw=0.0, max_e_mwh=c.e_capacity_MWh,
+                soc_percent=c.init_soc * 100.0, name=full_name))
+        elif kind == "sgen":
+            device.pp_idx = int(pp.create_sgen(self._net, bus=bus, p_mw=0.0, q_mvar=0.0,
+                                               name=full_name))
+        else:
+            raise ConfigError(f"{where}: {type(device).__name__}.pp_element={kind!r} is not "
+                              "one of 'sgen', 'storage', 'trafo'.")
+
+    def _resolve_trafo(self, name: str, where: str) -> int:
+        t = self._net.trafo
+        in_zone = t.hv_bus.isin(self._bus_idx) | t.lv_bus.isin(self._bus_idx)
+        names = t.name[in_zone].astype(str)
+        hit = names[(names == name) | (names == f"{self.agent_id} {name}")
+                    | names.str.endswith(f" {name}")]
+        if not name or hit.empty:
+            raise ConfigError(f"{where}: transformer {name!r} not found in {self.agent_id}. "
+                              f"Valid: {sorted(names.tolist())}.")
+        return int(hit.index[0])
+
+    def attach(self, grid_model) -> None:
+        """Bind to the compiled network; called once the network is complete."""
+        gm = grid_model
+        self.grid_model = gm
+        self._bus_rows = np.array([gm.bus_pos[int(b)] for b in self._bus_idx], dtype=np.int64)
+        self._line_rows = np.array([gm.line_pos[int(b)] for b in self._line_idx], dtype=np.int64)
+        self._load_rows = np.array([gm.load_pos[int(b)] for b in self._load_idx], dtype=np.int64)
+        self._base_p = gm.base_load_p[self._load_rows].copy()
+        self._base_q = gm.base_load_q[self._load_rows].copy()
+        self._dev_rows: list[tuple[DeviceAgent, str, int, int]] = []
+        net = self._net
+        for dev in self.devices.values():
+            kind = getattr(dev, "pp_element", "sgen")
+            table = {"sgen": gm.sgen_pos, "storage": gm.storage_pos, "trafo": gm.trafo_pos}[kind]
+            row = table[int(dev.pp_idx)]
+            bus = int(net[kind].at[dev.pp_idx, "hv_bus" if kind == "trafo" else "bus"])
+            self._dev_rows.append((dev, kind, row, gm.bus_pos[bus]))
+        pcc = net.trafo.index[net.trafo.name.astype(str) == f"{self.agent_id} PCC"]
+        self._pcc_row = gm.trafo_pos[int(pcc[0])] if len(pcc) else None
+        eg = net.ext_grid.index[net.ext_grid.bus.isin(self._bus_idx)]
+        self._ext_grid_row = (list(net.ext_grid.index).index(int(eg[0]))
+                              if (self._pcc_row is None and len(eg)) else None)
+
+    # -- time series ---------------------------------------------------------------------
+    def add_dataset(self, dataset: dict[str, np.ndarray]) -> None:
+        """Attach a time series for stand-alone use (environments drive it otherwise)."""
+        self._dataset = dataset
+
+    def set_exogenous(self, load_factor: float, solar_pu: float = 0.0, wind_pu: float = 0.0,
+                      price: float = 0.0, hour: float = 0.0) -> None:
+        """This hour's load, renewable availability and price."""
+        gm = self.grid_model
+        scale = self.load_scale * float(load_factor)
+        gm.load_p[self._load_rows] = self._base_p * scale
+        gm.load_q[self._load_rows] = self._base_q * scale
+        for dev in self.devices.values():
+            if hasattr(dev, "available_power"):
+                source = getattr(dev, "renewable_source", None) or (
+                    "wind" if "wind" in type(dev).__name__.lower() else "solar")
+                pu = wind_pu if source == "wind" else solar_pu
+                rated = getattr(getattr(dev, "config", None), "p_rated_MW", 1.0)
+                dev.available_power = float(pu) * float(rated)
+        self.price = float(price)
+        ex = self.state.exchange
+        ex.price = self.price
+        ex.total_load_MW = float(gm.load_p[self._load_rows].sum())
+        ex.hour_sin = float(np.sin(2 * np.pi * hour / 24.0))
+        ex.hour_cos = float(np.cos(2 * np.pi * hour / 24.0))
+
+    # -- stepping ------------------------------------------------------------------------
+    def apply_action(self, action: Any) -> None:
+        """Coordinate devices and write their setpoints into the network vectors."""
+        self.coordinate(action)
+        self.write_setpoints()
+
+    def write_setpoints(self) -> None:
+        gm = self.grid_model
+        for dev, kind, row, _ in self._dev_rows:
+            if kind == "trafo":
+                gm.set_tap(row, int(dev.state.tap.tap_pos))
+                continue
+            p, q = dev.injection()
+            if kind == "sgen":
+                gm.sgen_p[row], gm.sgen_q[row] = p, q
+            else:  # pandapower storage uses the load convention
+                gm.storage_p[row], gm.storage_q[row] = -p, -q
+
+    def step(self, action: Any) -> None:
+        """Stand-alone step (one grid, own power flow), as in the user guide."""
+        if self.grid_model is None:
+            from powergrid.envs.grid_model import GridModel
+
+            self.attach(GridModel(self._net))
+        if self._dataset is not None:
+            d, t = self._dataset, self._t
+            n = len(d["load"])
+            self.set_exogenous(d["load"][t % n], d.get("solar", [0.0])[t % n] if len(d.get("solar", [])) else 0.0,
+                               d.get("wind", [0.0])[t % n] if len(d.get("wind", [])) else 0.0,
+                               d.get("price", [0.0])[t % n] if len(d.get("price", [])) else 0.0,
+                               hour=t % 24)
+        self.apply_action(action)
+        result = self.grid_model.solve()
+        self.sync_from_results(result)
+        self.update_cost_safety()
+        self._t += 1
+
+    def sync_from_results(self, res) -> None:
+        """Copy this grid's share of the power-flow results into states."""
+        self.converged = bool(res.converged)
+        bv, lf, ex = self.state.bus_voltages, self.state.line_flows, self.state.exchange
+        if res.converged:
+            vm = res.vm_pu[self._bus_rows]
+            finite = vm[np.isfinite(vm)]
+            bv.vm_pu = np.nan_to_num(vm, nan=0.0)
+            bv.v_min = float(finite.min()) if finite.size else 0.0
+            bv.v_max = float(finite.max()) if finite.size else 0.0
+            if self._line_rows.size:
+                lf.p_MW = np.nan_to_num(res.line_p_from_mw[self._line_rows])
+                lf.loading_pct = np.nan_to_num(res.line_loading_pct[self._line_rows])
+                lf.max_loading = float(lf.loading_pct.max())
+            ex.p_import_MW = self._import_mw(res)
+        for dev, kind, _, bus_row in self._dev_rows:
+            if kind != "trafo" and "electrical" in dev.state and res.converged:
+                dev.state.electrical.v_pu = float(res.vm_pu[bus_row])
+                dev.state.electrical.va_deg = float(res.va_deg[bus_row])
+            dev.update_state()
+
+    def _import_mw(self, res) -> float:
+        if self._pcc_row is not None:
+            p_hv = getattr(res, "trafo_p_hv_mw", None)
+            if p_hv is not None:
+                return float(p_hv[self._pcc_row])
+        if self._ext_grid_row is not None:
+            return float(res.ext_grid_p_mw[self._ext_grid_row])
+        # fall back to a power balance of this grid (losses of its lines included)
+        gm = self.grid_model
+        gen = sum(dev.injection()[0] for dev in self.devices.values())
+        losses = float(np.nansum(res.line_pl_mw[self._line_rows])) if self._line_rows.size else 0.0
+        return float(gm.load_p[self._load_rows].sum() - gen + losses)
+
+    def update_cost_safety(self) -> None:
+        """Device costs + energy settlement with the DSO; device + network violations."""
+        self.cost = 0.0
+        self.safety = 0.0
+        for dev in self.devices.values():
+            dev.update_cost_safety()
+            self.cost += float(dev.cost)
+            self.safety += float(dev.safety)
+        self.grid_cost = 0.0
+        if self.include_grid_cost:
+            self.grid_cost = energy_cost(self.state.exchange.p_import_MW, self.price, self.dt,
+                                         self.sell_price_ratio)
+            self.cost += self.grid_cost
+        if self.converged:
+            self.safety += voltage_violation(self.state.bus_voltages.vm_pu, *self.v_limits)
+            self.safety += line_overload(self.state.line_flows.loading_pct)
+        self._update_cost_safety_hook()
+
+    def _update_cost_safety_hook(self) -> None:
+        """Extension point for subclasses (extra cost terms)."""
+
+    # -- RL interface ----------------------------------------------------------------------
+    def get_observation(self) -> np.ndarray:
+        return self.observe()
+
+    def get_action_space(self) -> SpaceDict:
+        return SpaceDict({d: dev.get_action_space() for d, dev in self.devices.items()})
+
+    def get_flat_action_space(self) -> Box:
+        return flatten_box_spaces({d: dev.get_action_space() for d, dev in self.devices.items()})
+
+    def bus_names(self) -> list[str]:
+        return self._net.bus.name.loc[self._bus_idx].astype(str).tolist()
+
+    def reset(self, seed: int | None = None) -> None:
+        super().reset(seed)
+        self.cost = self.safety = self.grid_cost = 0.0
+        self.converged = True
+        self._t = 0
+
+
+class GridSystemAgent(SystemAgent):
+    """The DSO: owns the distribution feeder's loads and sees every microgrid.
+
+    It is not an RL agent by default; it scales the feeder's loads with the data
+    and reports system-wide quantities (feeder-head import, losses, extremes).
+    """
+
+    def __init__(self, agent_id: str = "DSO", load_scale: float = 1.0, zone: str | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(agent_id, **kwargs)
+        self.zone = agent_id if zone is None else zone
+        self.load_scale = float(load_scale)
+        self.state.add_feature("exchange", GridExchange())
+        self._load_rows = np.zeros(0, dtype=np.int64)
+        self.grid_model = None
+
+    def attach(self, grid_model) -> None:
+        self.grid_model = grid_model
+        net = grid_model.net
+        buses = net.bus.index[_zone_mask(net, self.zone)]
+        idx = net.load.index[net.load.bus.isin(set(buses.tolist()))]
+        self._load_rows = np.array([grid_model.load_pos[int(i)] for i in idx], dtype=np.int64)
+        self._base_p = grid_model.base_load_p[self._load_rows].copy()
+        self._base_q = grid_model.base_load_q[self._load_rows].copy()
+
+    def set_exogenous(self, load_factor: float, price: float = 0.0, hour: float = 0.0) -> None:
+        gm = self.grid_model
+        s = self.load_scale * float(load_factor)
+        gm.load_p[self._load_rows] = self._base_p * s
+        gm.load_q[self._load_rows] = self._base_q * s
+        ex = self.state.exchange
+        ex.price = float(price)
+        ex.total_load_MW = float(gm.load_p[self._load_rows].sum())
+        ex.hour_sin = float(np.sin(2 * np.pi * hour / 24.0))
+        ex.hour_cos = float(np.cos(2 * np.pi * hour / 24.0))
+
+    def sync_from_results(self, res) -> None:
+        if res.converged:
+            self.state.exchange.p_import_MW = float(np.sum(res.ext_grid_p_mw))

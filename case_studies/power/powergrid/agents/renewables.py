@@ -1,0 +1,90 @@
+"""Curtailable renewables. Availability comes from the dataset each hour.
+
+The action chooses how much of the available power to deliver (curtailment is
+the only control a grid operator has over a wind farm or PV plant). Curtailed
+energy is charged at ``curtailment_cost_per_MWh``, its opportunity cost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from gymnasium.spaces import Box
+
+from powergrid.agents.device_agent import DeviceAgent, build_config
+from powergrid.core.features.electrical import ElectricalBasePh
+from powergrid.core.features.renewable import RenewableAvailability
+from powergrid.utils.cost import curtailment_cost
+
+
+@dataclass
+class RenewableConfig:
+    bus: str
+    p_rated_MW: float = 1.0
+    curtailment_cost_per_MWh: float = 5.0
+    pf_min: float = 1.0  # < 1 enables a reactive action within this power factor
+
+    def validate(self) -> None:
+        if self.p_rated_MW <= 0:
+            raise ValueError(f"p_rated_MW must be positive, got {self.p_rated_MW}.")
+        if not 0.0 < self.pf_min <= 1.0:
+            raise ValueError(f"pf_min must be in (0, 1], got {self.pf_min}.")
+
+
+class RenewableGenerator(DeviceAgent):
+    pp_element = "sgen"
+    renewable_source = "solar"
+
+    def __init__(self, agent_id: str, device_state_config: dict[str, Any] | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(agent_id=agent_id, device_state_config=device_state_config, **kwargs)
+        self.config = build_config(RenewableConfig, self._config, f"{type(self).__name__} {agent_id!r}")
+        self.state.add_feature("electrical", ElectricalBasePh())
+        self.state.add_feature("availability",
+                               RenewableAvailability(p_rated_MW=self.config.p_rated_MW))
+        self._space = Box(-1.0, 1.0, shape=(2 if self.config.pf_min < 1 else 1,), dtype=np.float32)
+
+    @property
+    def available_power(self) -> float:
+        return self.state.availability.p_available_MW
+
+    @available_power.setter
+    def available_power(self, value: float) -> None:
+        self.state.availability.p_available_MW = float(max(0.0, value))
+
+    def set_availability(self, per_unit: float) -> None:
+        self.available_power = per_unit * self.config.p_rated_MW
+
+    def get_action_space(self) -> Box:
+        return self._space
+
+    def set_device_action(self, action: Any) -> None:
+        a = self.validate_action(action)
+        frac = (a[0] + 1.0) / 2.0
+        p = self.available_power * frac
+        self.state.electrical.p_MW = float(p)
+        if a.size > 1:
+            tan_phi = np.tan(np.arccos(self.config.pf_min))
+            self.state.electrical.q_MVAr = float(a[1] * p * tan_phi)
+        else:
+            self.state.electrical.q_MVAr = 0.0
+
+    def update_cost_safety(self) -> None:
+        self.cost = curtailment_cost(self.available_power, self.state.electrical.p_MW,
+                                     self.config.curtailment_cost_per_MWh, self.dt)
+        self.safety = max(0.0, self.state.electrical.p_MW - self.available_power - 1e-9)
+
+    def respond_to_price(self, price: float) -> np.ndarray:
+        """Deliver everything unless the price is negative."""
+        return np.asarray([1.0 if price >= 0 else -1.0] + [0.0] * (self._space.shape[0] - 1),
+                          dtype=np.float32)
+
+
+class PV(RenewableGenerator):
+    renewable_source = "solar"
+
+
+class WindTurbine(RenewableGenerator):
+    renewable_source = "wind"

@@ -1,0 +1,128 @@
+"""Energy storage system (battery)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from gymnasium.spaces import Box
+
+from powergrid.agents.device_agent import DeviceAgent, build_config
+from powergrid.core.features.electrical import ElectricalBasePh
+from powergrid.core.features.storage import StorageBlock
+from powergrid.utils.cost import storage_degradation_cost
+
+SOC_TOL = 1e-9
+
+
+@dataclass
+class StorageConfig:
+    bus: str
+    e_capacity_MWh: float = 5.0
+    p_max_MW: float = 1.0      # max discharge (into the grid)
+    p_min_MW: float = -1.0     # max charge (negative)
+    q_max_MVAr: float = 0.0    # > 0 enables a reactive-power action
+    soc_max: float = 0.9
+    soc_min: float = 0.1
+    init_soc: float = 0.5
+    ch_eff: float = 0.95
+    dsc_eff: float = 0.95
+    degradation_cost_per_MWh: float = 2.0
+
+    def validate(self) -> None:
+        if self.e_capacity_MWh <= 0:
+            raise ValueError(f"e_capacity_MWh must be positive, got {self.e_capacity_MWh}.")
+        if self.p_min_MW > 0 or self.p_max_MW < 0:
+            raise ValueError(
+                f"need p_min_MW <= 0 <= p_max_MW (charge is negative), got "
+                f"[{self.p_min_MW}, {self.p_max_MW}].")
+        if not 0.0 <= self.soc_min < self.soc_max <= 1.0:
+            raise ValueError(f"need 0 <= soc_min < soc_max <= 1, got [{self.soc_min}, {self.soc_max}].")
+        if not self.soc_min <= self.init_soc <= self.soc_max:
+            raise ValueError(f"init_soc {self.init_soc} outside [{self.soc_min}, {self.soc_max}].")
+        for name in ("ch_eff", "dsc_eff"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in (0, 1], got {getattr(self, name)}.")
+        if self.q_max_MVAr < 0:
+            raise ValueError("q_max_MVAr must be >= 0.")
+
+
+class ESS(DeviceAgent):
+    """Battery with SOC limits and separate charge/discharge efficiencies.
+
+    Energy bookkeeping over a step of ``dt`` hours with grid-side power ``P``
+    (positive = discharge into the grid):
+
+    * discharging removes ``P * dt / dsc_eff`` MWh from the cells;
+    * charging adds ``|P| * dt * ch_eff`` MWh.
+
+    The setpoint is limited *before* the power flow so that the SOC can never leave
+    ``[soc_min, soc_max]``: the grid only ever sees power the battery can deliver.
+    (The user guide's sketch clipped the SOC afterwards, which silently creates or
+    destroys energy.)
+    """
+
+    pp_element = "storage"
+
+    def __init__(self, agent_id: str, device_state_config: dict[str, Any] | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(agent_id=agent_id, device_state_config=device_state_config, **kwargs)
+        self.config = build_config(StorageConfig, self._config, f"ESS {agent_id!r}")
+        c = self.config
+        self.state.add_feature("electrical", ElectricalBasePh())
+        self.state.add_feature("storage", StorageBlock(
+            soc=c.init_soc, e_capacity_MWh=c.e_capacity_MWh,
+            e_stored_MWh=c.init_soc * c.e_capacity_MWh, ch_eff=c.ch_eff, dsc_eff=c.dsc_eff))
+        self._space = Box(-1.0, 1.0, shape=(2 if c.q_max_MVAr > 0 else 1,), dtype=np.float32)
+
+    def get_action_space(self) -> Box:
+        return self._space
+
+    def feasible_p_range(self) -> tuple[float, float]:
+        """Grid-side (min, max) power this step given SOC and efficiencies."""
+        c, soc, dt = self.config, self.state.storage.soc, self.dt
+        max_dis = max(0.0, (soc - c.soc_min) * c.e_capacity_MWh * c.dsc_eff / dt)
+        max_ch = max(0.0, (c.soc_max - soc) * c.e_capacity_MWh / (c.ch_eff * dt))
+        return max(c.p_min_MW, -max_ch), min(c.p_max_MW, max_dis)
+
+    def set_device_action(self, action: Any) -> None:
+        a = self.validate_action(action)
+        c = self.config
+        p = c.p_min_MW + (a[0] + 1.0) / 2.0 * (c.p_max_MW - c.p_min_MW)
+        lo, hi = self.feasible_p_range()
+        self.state.electrical.p_MW = float(np.clip(p, lo, hi))
+        self.state.electrical.q_MVAr = float(a[1] * c.q_max_MVAr) if a.size > 1 else 0.0
+
+    def update_state(self, *args: Any, **kwargs: Any) -> None:
+        """Advance the SOC by one step of the setpoint that was applied."""
+        c, st = self.config, self.state.storage
+        p = self.state.electrical.p_MW
+        if p >= 0:
+            delta = -p * self.dt / c.dsc_eff
+        else:
+            delta = -p * self.dt * c.ch_eff
+        e = st.soc * c.e_capacity_MWh + delta
+        soc = e / c.e_capacity_MWh
+        # only floating-point dust can exceed the limits, because the setpoint was limited
+        st.soc = float(min(max(soc, c.soc_min), c.soc_max))
+        st.e_stored_MWh = st.soc * c.e_capacity_MWh
+
+    def update_cost_safety(self) -> None:
+        c = self.config
+        self.cost = storage_degradation_cost(self.state.electrical.p_MW, self.dt,
+                                             c.degradation_cost_per_MWh)
+        soc = self.state.storage.soc
+        self.safety = max(0.0, c.soc_min - soc - SOC_TOL) + max(0.0, soc - c.soc_max - SOC_TOL)
+
+    def respond_to_price(self, price: float, low: float = 30.0, high: float = 60.0) -> np.ndarray:
+        """Charge fully below ``low`` $/MWh, discharge fully above ``high``, idle between."""
+        c = self.config
+        if price <= low:
+            p = c.p_min_MW
+        elif price >= high:
+            p = c.p_max_MW
+        else:
+            p = 0.0
+        a = 2 * (p - c.p_min_MW) / (c.p_max_MW - c.p_min_MW) - 1
+        return np.asarray([a] + ([0.0] if self._space.shape[0] > 1 else []), dtype=np.float32)

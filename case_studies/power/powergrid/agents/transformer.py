@@ -1,0 +1,68 @@
+"""Transformer with an on-load tap changer (OLTC) as a controllable device."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from gymnasium.spaces import Box
+
+from powergrid.agents.device_agent import DeviceAgent, build_config
+from powergrid.core.features.tap_changer import TapChanger
+from powergrid.utils.cost import tap_change_cost
+
+
+@dataclass
+class TransformerConfig:
+    trafo: str                 # trafo name within the grid, e.g. "XFM1" or "PCC"
+    tap_min: int = -16
+    tap_max: int = 16
+    tap_step_percent: float = 0.625
+    init_tap: int = 0
+    tap_cost: float = 1.0      # $ per tap operation (wear of the diverter switch)
+    bus: str = ""
+
+    def validate(self) -> None:
+        if self.tap_min >= self.tap_max:
+            raise ValueError(f"tap_min ({self.tap_min}) must be < tap_max ({self.tap_max}).")
+        if not self.tap_min <= self.init_tap <= self.tap_max:
+            raise ValueError(f"init_tap {self.init_tap} outside [{self.tap_min}, {self.tap_max}].")
+
+
+class Transformer(DeviceAgent):
+    """Action in [-1, 1] maps to a discrete tap position in ``[tap_min, tap_max]``."""
+
+    pp_element = "trafo"
+
+    def __init__(self, agent_id: str, device_state_config: dict[str, Any] | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(agent_id=agent_id, device_state_config=device_state_config, **kwargs)
+        self.config = build_config(TransformerConfig, self._config, f"Transformer {agent_id!r}")
+        c = self.config
+        self.state.add_feature("tap", TapChanger(tap_pos=c.init_tap, tap_min=c.tap_min,
+                                                 tap_max=c.tap_max,
+                                                 tap_step_percent=c.tap_step_percent))
+        self._prev_tap = c.init_tap
+        self._space = Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
+
+    def get_action_space(self) -> Box:
+        return self._space
+
+    def set_device_action(self, action: Any) -> None:
+        a = self.validate_action(action)
+        c = self.config
+        self._prev_tap = self.state.tap.tap_pos
+        pos = int(np.rint(c.tap_min + (a[0] + 1.0) / 2.0 * (c.tap_max - c.tap_min)))
+        self.state.tap.tap_pos = int(np.clip(pos, c.tap_min, c.tap_max))
+
+    def injection(self) -> tuple[float, float]:
+        return 0.0, 0.0
+
+    def update_cost_safety(self) -> None:
+        self.cost = tap_change_cost(self._prev_tap, self.state.tap.tap_pos, self.config.tap_cost)
+        self.safety = 0.0
+
+    def reset(self, seed: int | None = None) -> None:
+        super().reset(seed)
+        self._prev_tap = self.config.init_tap

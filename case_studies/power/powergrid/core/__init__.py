@@ -1,0 +1,1 @@
+"""Power-domain features and states."""

@@ -1,0 +1,274 @@
+"""NetworkedGridEnv: the multi-agent environment over one shared power network.
+
+One step (see DESIGN.md): this hour's data -> actions (directly, or as messages in
+distributed mode) -> devices -> one power flow for the whole network -> state sync
+-> cost and safety -> rewards, observations, infos.
+
+Execution modes
+---------------
+``centralized: true``  agents read and write the network objects directly.
+``centralized: false`` actions travel as messages to a :class:`ProxyAgent`, which is
+the only holder of network state, and each agent's observation is whatever the
+proxy serves it (filtered by visibility). With the same seed and actions both
+modes give identical trajectories; a test checks it.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import abstractmethod
+from typing import Any
+
+import numpy as np
+
+from heron.agents.proxy_agent import ProxyAgent, request_state, send_action
+from heron.envs.base import HeronParallelEnv
+from heron.messaging.base import MessageBroker, make_broker
+from powergrid.agents.device_agent import ConfigError
+from powergrid.agents.power_grid_agent import GridSystemAgent, PowerGridAgent
+from powergrid.envs.grid_model import GridModel
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BACKEND = "lightsim2grid"
+
+
+class NetworkedGridEnv(HeronParallelEnv):
+    metadata = {"render_modes": ["human"], "name": "networked_grid_v0"}
+
+    def __init__(self, env_config: dict[str, Any] | None = None) -> None:
+        env_config = dict(env_config or {})
+        super().__init__(env_config)
+        cfg = self.env_config
+        self.centralized = bool(cfg.get("centralized", True))
+        self.train = bool(cfg.get("train", True))
+        self.dt = float(cfg.get("dt", 1.0))
+        self.nonconvergence_penalty = float(cfg.get("nonconvergence_penalty", 100.0))
+        self.truncate_on_divergence = bool(cfg.get("truncate_on_divergence", True))
+        pf = cfg.get("power_flow", {}) or {}
+        if not isinstance(pf, dict):
+            raise ConfigError("power_flow must be a mapping, e.g. power_flow: {backend: pandapower}.")
+        self.backend = str(pf.get("backend", DEFAULT_BACKEND))
+        self.dataset = self._load_dataset()
+        self.agent_dict: dict[str, PowerGridAgent] = {}
+        self.system_agent: GridSystemAgent | None = None
+
+        self.message_broker = self._build_message_broker()
+        self.net = self._build_net()
+        self._build_agents()
+        self.grid_model = GridModel(self.net, backend=self.backend)
+        for agent in self.agent_dict.values():
+            agent.attach(self.grid_model)
+        if self.system_agent is not None:
+            self.system_agent.attach(self.grid_model)
+        self.proxy = self._build_proxy()
+        self._test_day = 0
+        self._start_hour = 0
+        self._last_result = None
+        self._init_exogenous(0)
+        self._set_exogenous(0)
+        self._solve_and_sync()
+        self._init_spaces()
+
+    # -- building ------------------------------------------------------------------------
+    @abstractmethod
+    def _build_net(self):
+        """Return the pandapower network."""
+
+    def _build_message_broker(self) -> MessageBroker | None:
+        if self.centralized:
+            return None
+        kind = self.env_config.get("message_broker", "in_memory")
+        kwargs = {}
+        if kind == "redis" and "redis_url" in self.env_config:
+            kwargs["redis_url"] = self.env_config["redis_url"]
+        return make_broker(kind, **kwargs)
+
+    def _build_proxy(self) -> ProxyAgent | None:
+        if self.message_broker is None:
+            return None
+        proxy = ProxyAgent(self.message_broker)
+        for agent in self.agent_dict.values():
+            proxy.register_agent(agent)
+            for dev in agent.devices.values():
+                proxy.register_agent(dev)
+        return proxy
+
+    def _load_dataset(self) -> dict:
+        from powergrid.data.dataset import load_dataset, load_default_dataset, validate_dataset
+
+        cfg = self.env_config
+        if "dataset" in cfg and cfg["dataset"] is not None:
+            ds = cfg["dataset"]
+            validate_dataset(ds)
+            return ds
+        if cfg.get("dataset_path"):
+            return load_dataset(cfg["dataset_path"])
+        return load_default_dataset()
+
+    # -- time series -----------------------------------------------------------------------
+    @property
+    def split(self) -> str:
+        return "train" if self.train else "test"
+
+    def _series(self, key: str, profile: str | None) -> np.ndarray:
+        data = self.dataset[self.split]
+        if profile is None:
+            return np.asarray(data[key], dtype=np.float64)
+        names = [str(n) for n in data.get(f"{key}_profile_names", [])]
+        if profile not in names:
+            raise ConfigError(f"{key}_profile {profile!r} not in the dataset; available: {names}.")
+        return np.asarray(data[f"{key}_profiles"][:, names.index(profile)], dtype=np.float64)
+
+    def _init_exogenous(self, start_hour: int) -> None:
+        """Pre-slice this episode's series per grid (no dict lookups in the step loop)."""
+        n = self.max_episode_steps + 1
+        length = len(self.dataset[self.split]["load"])
+        idx = (start_hour + np.arange(n)) % length
+        self._hours = idx % 24
+        self._price = self._series("price", None)[idx]
+        self._exo: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        for agent_id, agent in self.agent_dict.items():
+            g = agent._grid_config
+            self._exo[agent_id] = (
+                self._series("load", g.get("load_profile"))[idx],
+                self._series("solar", g.get("solar_profile"))[idx],
+                self._series("wind", g.get("wind_profile"))[idx],
+            )
+        if self.system_agent is not None:
+            dso = self.env_config.get("dso_config", {}) or {}
+            self._dso_load = self._series("load", dso.get("load_profile"))[idx]
+
+    def _set_exogenous(self, t: int) -> None:
+        price, hour = float(self._price[t]), float(self._hours[t])
+        for agent_id, agent in self.agent_dict.items():
+            load, solar, wind = self._exo[agent_id]
+            agent.set_exogenous(load[t], solar[t], wind[t], price, hour)
+        if self.system_agent is not None:
+            self.system_agent.set_exogenous(self._dso_load[t], price, hour)
+
+    def _choose_start_hour(self, options: dict | None) -> int:
+        days = len(self.dataset[self.split]["load"]) // 24
+        options = options or {}
+        if "start_hour" in options:
+            return int(options["start_hour"])
+        if "day" in options:
+            return int(options["day"]) % days * 24
+        if self.train:
+            return int(self.np_random.integers(0, days)) * 24
+        day = self._test_day % days
+        self._test_day += 1
+        return day * 24
+
+    # -- stepping --------------------------------------------------------------------------
+    def _reset_domain(self, seed: int | None, options: dict | None) -> None:
+        if seed is not None:
+            self._test_day = 0
+        self.grid_model.reset()
+        if self.message_broker is not None:
+            self.message_broker.reset()
+            self.proxy.reset()
+        self._start_hour = self._choose_start_hour(options)
+        self._init_exogenous(self._start_hour)
+        self._set_exogenous(0)
+        for agent in self.agent_dict.values():
+            agent.write_setpoints()
+        self._solve_and_sync()
+
+    def _apply_actions(self, actions: dict[str, Any]) -> None:
+        unknown = set(actions) - set(self.agent_dict)
+        if unknown:
+            raise KeyError(f"Actions for unknown agent(s) {sorted(unknown)}; "
+                           f"agents are {self.possible_agents}.")
+        missing = [a for a in self.agents if a not in actions]
+        if missing:
+            raise KeyError(f"No action for agent(s) {missing}; step() needs one per live agent.")
+        self._set_exogenous(self._t)
+        if not self.centralized:
+            for agent_id in self.agents:
+                send_action(self.agent_dict[agent_id], actions[agent_id])
+            actions = self.proxy.collect_actions(list(self.agents))
+        for agent_id in self.agents:
+            self.agent_dict[agent_id].apply_action(actions[agent_id])
+
+    def _solve_and_sync(self):
+        res = self.grid_model.solve()
+        self._last_result = res
+        for agent in self.agent_dict.values():
+            agent.sync_from_results(res)
+            agent.update_cost_safety()
+        if self.system_agent is not None:
+            self.system_agent.sync_from_results(res)
+        return res
+
+    def _simulate(self) -> dict[str, dict[str, Any]]:
+        res = self._solve_and_sync()
+        if not res.converged:
+            log.warning("Power flow did not converge at t=%d (%d iterations); applying "
+                        "nonconvergence_penalty=%.1f", self._t, res.iterations,
+                        self.nonconvergence_penalty)
+        infos: dict[str, dict[str, Any]] = {}
+        for agent_id in self.agents:
+            a = self.agent_dict[agent_id]
+            ex = a.state.exchange
+            infos[agent_id] = {
+                "cost": float(a.cost),
+                "converged": bool(res.converged),
+                "pf_iterations": int(res.iterations),
+                "v_min": float(a.state.bus_voltages.v_min),
+                "v_max": float(a.state.bus_voltages.v_max),
+                "max_line_loading": float(a.state.line_flows.max_loading),
+                "grid_import_MW": float(ex.p_import_MW),
+                "price": float(ex.price),
+                "grid_cost": float(a.grid_cost),
+                "hour": int(self._hours[self._t]),
+            }
+        if not res.converged and self.truncate_on_divergence:
+            infos["__truncate__"] = True
+        return infos
+
+    def _reward_and_safety(self) -> tuple[dict[str, float], dict[str, float]]:
+        """Reward = -cost (and a flat penalty if the power flow failed); safety as is."""
+        rewards, safety = {}, {}
+        failed = self._last_result is not None and not self._last_result.converged
+        for agent_id, agent in self.agent_dict.items():
+            rewards[agent_id] = -float(agent.cost) - (self.nonconvergence_penalty if failed else 0.0)
+            safety[agent_id] = float(agent.safety)
+        return rewards, safety
+
+    # -- observations ------------------------------------------------------------------------
+    def _observe(self, agent_id: str) -> np.ndarray:
+        agent = self.agent_dict[agent_id]
+        if self.centralized or self.proxy is None:
+            return agent.observe()
+        owners = [*agent.devices, agent_id]
+        request_state(agent, owners)
+        self.proxy.serve()
+        msgs = [m for m in agent.receive() if m.type == "state_response"]
+        if not msgs:
+            raise TimeoutError(f"No state_response from the proxy for {agent_id!r}.")
+        states = msgs[-1].payload["states"]
+        parts = [np.concatenate([np.asarray(v, dtype=np.float64) for v in states[o].values()])
+                 if states[o] else np.zeros(0) for o in owners]
+        return np.concatenate(parts).astype(np.float32)
+
+    def state(self) -> np.ndarray:
+        """Global state for centralized critics: all grids' observations + DSO exchange."""
+        parts = [self.agent_dict[a].observe() for a in self.possible_agents]
+        if self.system_agent is not None:
+            parts.append(self.system_agent.state.to_array().astype(np.float32))
+        return np.concatenate(parts).astype(np.float32)
+
+    def render(self) -> str:
+        lines = [f"t={self._t} start_hour={self._start_hour}"]
+        for agent_id, a in self.agent_dict.items():
+            lines.append(f"  {agent_id}: cost={a.cost:.2f} safety={a.safety:.4f} "
+                         f"v=[{a.state.bus_voltages.v_min:.3f}, {a.state.bus_voltages.v_max:.3f}] "
+                         f"import={a.state.exchange.p_import_MW:.3f} MW")
+        text = "\n".join(lines)
+        print(text)
+        return text
+
+    def close(self) -> None:
+        if self.message_broker is not None:
+            self.message_broker.close()
