@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow test-all install lint bench new-project clean
+.PHONY: demo test test-slow test-all install lint bench new-project clean redis-up redis-down
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -40,3 +40,15 @@ new-project: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+REDIS_PORT ?= 6379
+REDIS_DIR ?= .redis
+REDIS_ARGS ?= --appendonly yes
+
+redis-up:  ## local redis-server on 127.0.0.1:$(REDIS_PORT) for message_broker: redis
+	bash scripts/redis_service.sh install
+	bash scripts/redis_service.sh start $(REDIS_PORT) $(REDIS_DIR) $(REDIS_ARGS)
+	@echo "redis_url: redis://127.0.0.1:$(REDIS_PORT)/0   (stop with: make redis-down)"
+
+redis-down:
+	bash scripts/redis_service.sh stop $(REDIS_DIR)

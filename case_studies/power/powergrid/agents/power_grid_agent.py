@@ -101,6 +101,7 @@ class PowerGridAgent(CoordinatorAgent):
             p_MW=np.zeros(len(self._line_idx)), loading_pct=np.zeros(len(self._line_idx))))
         self.state.add_feature("exchange", GridExchange())
         self._build_device_agents()
+        self._apply_initial_taps(grid_config.get("trafo_taps") or {})
         self.cost = 0.0
         self.safety = 0.0
         self.grid_cost = 0.0
@@ -166,6 +167,23 @@ class PowerGridAgent(CoordinatorAgent):
         else:
             raise ConfigError(f"{where}: {type(device).__name__}.pp_element={kind!r} is not "
                               "one of 'sgen', 'storage', 'trafo'.")
+
+    def _apply_initial_taps(self, taps: dict[str, Any]) -> None:
+        """Set fixed tap positions (e.g. regulators retuned for a lightly loaded microgrid).
+
+        The published IEEE 13 regulator taps (+10 steps) suit the full published load;
+        at a tenth of it they push every bus above 1.05 pu.
+        """
+        if not isinstance(taps, dict):
+            raise ConfigError(f"{self.agent_id}: trafo_taps must map transformer names to taps.")
+        for name, tap in taps.items():
+            idx = self._resolve_trafo(str(name), f"{self.agent_id}.trafo_taps")
+            t = self._net.trafo
+            lo, hi = t.at[idx, "tap_min"], t.at[idx, "tap_max"]
+            if not isinstance(tap, int) or (lo == lo and not lo <= tap <= hi):
+                raise ConfigError(f"{self.agent_id}.trafo_taps.{name}: tap must be an integer "
+                                  f"in [{lo}, {hi}], got {tap!r}.")
+            t.at[idx, "tap_pos"] = tap
 
     def _resolve_trafo(self, name: str, where: str) -> int:
         t = self._net.trafo

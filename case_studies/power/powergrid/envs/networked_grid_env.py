@@ -219,6 +219,7 @@ class NetworkedGridEnv(HeronParallelEnv):
                 "v_max": float(a.state.bus_voltages.v_max),
                 "max_line_loading": float(a.state.line_flows.max_loading),
                 "grid_import_MW": float(ex.p_import_MW),
+                "total_load_MW": float(ex.total_load_MW),
                 "price": float(ex.price),
                 "grid_cost": float(a.grid_cost),
                 "hour": int(self._hours[self._t]),
