@@ -1,0 +1,1 @@
+"""Template files for :mod:`heron.scaffold` (a package so ``*.tmpl`` ships as package data)."""
