@@ -34,7 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_env.py
 
 NAME ?= my_case_study
-DOMAIN ?= powergrid
+DOMAIN ?= mydomain
 new-project: $(STAMP)
 	$(BIN)/python -m heron.scaffold --name $(NAME) --domain $(DOMAIN)
 

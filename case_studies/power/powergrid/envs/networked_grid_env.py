@@ -27,6 +27,7 @@ from heron.messaging.base import MessageBroker, make_broker
 from powergrid.agents.device_agent import ConfigError
 from powergrid.agents.power_grid_agent import GridSystemAgent, PowerGridAgent
 from powergrid.envs.grid_model import GridModel
+from powergrid.envs.regulators import RegulatorController, RegulatorSettings
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,13 @@ class NetworkedGridEnv(HeronParallelEnv):
             agent.attach(self.grid_model)
         if self.system_agent is not None:
             self.system_agent.attach(self.grid_model)
+        controlled = {int(d.pp_idx) for a in self.agent_dict.values() for d in a.devices.values()
+                      if getattr(d, "pp_element", "") == "trafo"}
+        try:
+            settings = RegulatorSettings.from_config(cfg.get("regulator_control"))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(str(exc)) from None
+        self.regulators = RegulatorController(self.grid_model, settings, controlled)
         self.proxy = self._build_proxy()
         self._test_day = 0
         self._start_hour = 0
@@ -192,7 +200,7 @@ class NetworkedGridEnv(HeronParallelEnv):
             self.agent_dict[agent_id].apply_action(actions[agent_id])
 
     def _solve_and_sync(self):
-        res = self.grid_model.solve()
+        res = self.regulators.solve()
         self._last_result = res
         for agent in self.agent_dict.values():
             agent.sync_from_results(res)

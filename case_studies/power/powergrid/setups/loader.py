@@ -22,6 +22,7 @@ KNOWN_TOP_KEYS = {
     "dataset_path", "dataset", "train", "penalty", "share_reward", "max_episode_steps",
     "dso_config", "microgrid_configs", "centralized", "message_broker", "redis_url",
     "power_flow", "protocol", "dt", "nonconvergence_penalty", "truncate_on_divergence", "seed",
+    "regulator_control",
 }
 
 

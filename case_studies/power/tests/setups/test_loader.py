@@ -1,0 +1,74 @@
+import pickle
+
+import numpy as np
+import pytest
+import yaml
+
+from powergrid.agents.device_agent import ConfigError
+from powergrid.setups.loader import get_available_setups, load_setup, validate_config
+
+
+def test_available_setups():
+    assert {"ieee34_ieee13", "ieee123_5mg", "single_microgrid"} <= set(get_available_setups())
+
+
+def test_guide_setup_contents():
+    cfg = load_setup("ieee34_ieee13")
+    assert [m["name"] for m in cfg["microgrid_configs"]] == ["MG1", "MG2", "MG3"]
+    assert cfg["dso_config"]["network"] == "ieee34"
+    types = [d["type"] for m in cfg["microgrid_configs"] for d in m["devices"]]
+    assert types.count("Generator") == 2 and types.count("ESS") == 2
+
+
+def test_unknown_setup():
+    with pytest.raises(ValueError, match="not found. Available"):
+        load_setup("nope")
+
+
+def write(tmp_path, cfg):
+    p = tmp_path / "config.yml"
+    p.write_text(yaml.safe_dump(cfg))
+    return p
+
+
+def base():
+    return yaml.safe_load(open(load_setup.__globals__["SETUPS_DIR"] / "ieee34_ieee13" / "config.yml"))
+
+
+@pytest.mark.parametrize("mutate,match", [
+    (lambda c: c["microgrid_configs"][0]["devices"][0].update(type="Nuclear"), "unknown device type 'Nuclear'"),
+    (lambda c: c["microgrid_configs"][0]["devices"][0]["device_state_config"].update(bus="Bus 999"), "bus 'Bus 999' does not exist"),
+    (lambda c: c["microgrid_configs"][0]["devices"][1]["device_state_config"].update(e_capacity_MWh=-5), "e_capacity_MWh must be positive"),
+    (lambda c: c["microgrid_configs"][0]["devices"][0]["device_state_config"].update(p_min_MW=9), "p_min_MW"),
+    (lambda c: c["microgrid_configs"][1].update(connection_bus="DSO Bus 1"), "connection_bus 'DSO Bus 1'"),
+    (lambda c: c.update(dataset_path="missing.npz"), "does not exist"),
+    (lambda c: c.update(max_episode_stepz=3), "unknown key 'max_episode_stepz'"),
+])
+def test_config_errors_name_key(tmp_path, mutate, match):
+    cfg = base()
+    mutate(cfg)
+    with pytest.raises(ConfigError, match=match):
+        load_setup(str(write(tmp_path, cfg)))
+
+
+def test_all_problems_reported_at_once():
+    cfg = base()
+    cfg["microgrid_configs"][0]["devices"][0]["type"] = "Nuclear"
+    cfg["microgrid_configs"][2]["devices"][0]["device_state_config"]["bus"] = "Bus 1"
+    assert len(validate_config(cfg)) == 2
+
+
+def test_guide_pickle_dataset_still_loads(tmp_path):
+    rng = np.random.default_rng(0)
+    split = {"load": rng.uniform(0.5, 1.0, 48), "solar": rng.uniform(0, 1, 48),
+             "wind": rng.uniform(0, 1, 48), "price": rng.uniform(20, 50, 48)}
+    with open(tmp_path / "data.pkl", "wb") as f:
+        pickle.dump({"train": split, "test": split}, f)
+    cfg = base()
+    cfg["dataset_path"] = "data.pkl"
+    for mg in cfg["microgrid_configs"]:
+        mg.pop("load_profile", None)
+    cfg["dso_config"].pop("load_profile", None)
+    with pytest.warns(Warning):
+        loaded = load_setup(str(write(tmp_path, cfg)))
+    assert loaded["dataset"]["train"]["load"].shape == (48,)

@@ -1,0 +1,159 @@
+"""Trained checkpoints as plain :class:`heron.core.policies.Policy` objects.
+
+Evaluation code compares RL against rule-based and optimisation baselines through
+one interface (``forward(obs) -> action`` in the agent's *native* spaces), so an
+:class:`RLlibPolicy` hides everything RLlib-specific: which module an agent maps
+to, observation padding / one-hot ids, the [-1, 1] action normalisation and the
+dropping of padded action dims. It needs only the checkpoint folder (RLModule
+weights + ``heron_policy.json``): no env, no Ray cluster, no Algorithm.
+
+For ``mappo-cc`` only the actor is used: decentralised execution needs the
+agent's local observation, never the global state.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from heron.core.policies import Policy
+from heron.training.wrappers import pad_observation, unpad_action
+
+MODULES_SUBDIR = Path("learner_group") / "learner" / "rl_module"
+
+
+def load_metadata(checkpoint: str | Path) -> dict[str, Any]:
+    from heron.training.rllib import METADATA_FILE
+
+    path = Path(checkpoint) / METADATA_FILE
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} not found: {str(checkpoint)!r} is not a checkpoint written by "
+            "heron.training (save_checkpoint / train)."
+        )
+    return json.loads(path.read_text())
+
+
+def load_module(checkpoint: str | Path, module_id: str) -> Any:
+    """The trained RLModule ``module_id`` from an Algorithm checkpoint (CPU, eval mode)."""
+    from ray.rllib.core.rl_module.rl_module import RLModule
+
+    path = Path(checkpoint).resolve() / MODULES_SUBDIR / module_id
+    if not path.exists():
+        raise FileNotFoundError(f"No RLModule {module_id!r} in checkpoint: {path} is missing.")
+    module = RLModule.from_checkpoint(str(path))
+    module.eval()
+    return module
+
+
+def _to_env_action(a: np.ndarray, low: np.ndarray, high: np.ndarray, normalize: bool,
+                   clip: bool) -> np.ndarray:
+    """Mirror RLlib's ``NormalizeAndClipActions`` module-to-env connector."""
+    bounded = np.all(np.isfinite(low)) and np.all(np.isfinite(high))
+    if normalize and bounded:
+        return np.clip(low + (a + 1.0) * (high - low) / 2.0, low, high)
+    if clip:
+        return np.clip(a, low, high)
+    return a
+
+
+class RLlibPolicy(Policy):
+    """Deterministic (or sampling) policy of one agent from a HERON checkpoint.
+
+    ``forward`` takes the agent's raw env observation and returns an action in the
+    agent's own action space, ready for ``env.step``.
+    """
+
+    def __init__(
+        self,
+        checkpoint: str | Path,
+        agent_id: str,
+        deterministic: bool = True,
+        *,
+        _module: Any = None,
+        _metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self.checkpoint = Path(checkpoint)
+        self.agent_id = agent_id
+        self.deterministic = deterministic
+        self.metadata = _metadata or load_metadata(checkpoint)
+        mapping = self.metadata["agent_to_module"]
+        if agent_id not in mapping:
+            raise KeyError(f"Agent {agent_id!r} not in checkpoint; agents: {sorted(mapping)}.")
+        self.module_id = mapping[agent_id]
+        self.module = _module if _module is not None else load_module(checkpoint, self.module_id)
+        space = self.metadata["module_action_spaces"][self.module_id]
+        self._low = np.asarray(space["low"], dtype=np.float64)
+        self._high = np.asarray(space["high"], dtype=np.float64)
+        self._pad = self.metadata.get("pad_spec")
+
+    def dist_inputs(self, observation: Any) -> Any:
+        """Action-distribution inputs for one (raw, unpadded) local observation."""
+        import torch
+        from ray.rllib.core.columns import Columns
+
+        obs = (pad_observation(self._pad, self.agent_id, observation) if self._pad
+               else np.asarray(observation, dtype=np.float32).reshape(-1))
+        x = torch.from_numpy(obs)[None]
+        with torch.no_grad():
+            if self.metadata.get("centralized_critic"):
+                return self.module.actor_dist_inputs(x)
+            return self.module.forward_inference({Columns.OBS: x})[Columns.ACTION_DIST_INPUTS]
+
+    def forward(self, observation: Any) -> np.ndarray:
+        import torch
+
+        inputs = self.dist_inputs(observation)
+        dist = self.module.get_inference_action_dist_cls().from_logits(inputs)
+        if self.deterministic:
+            dist = dist.to_deterministic()
+        with torch.no_grad():
+            a = dist.sample()[0].cpu().numpy().astype(np.float64)
+        a = _to_env_action(a, self._low, self._high, self.metadata.get("normalize_actions", True),
+                           self.metadata.get("clip_actions", False))
+        if self._pad:
+            return unpad_action(self._pad, self.agent_id, a)
+        return a.astype(np.float32)
+
+
+def load_policies(checkpoint: str | Path, deterministic: bool = True) -> dict[str, RLlibPolicy]:
+    """One :class:`RLlibPolicy` per agent; a shared module is loaded once."""
+    meta = load_metadata(checkpoint)
+    modules: dict[str, Any] = {}
+    out = {}
+    for agent, mid in meta["agent_to_module"].items():
+        if mid not in modules:
+            modules[mid] = load_module(checkpoint, mid)
+        out[agent] = RLlibPolicy(checkpoint, agent, deterministic,
+                                 _module=modules[mid], _metadata=meta)
+    return out
+
+
+def rollout(env: Any, policies: dict[str, Policy], seed: int | None = None) -> dict[str, float]:
+    """One episode of ``env`` (unwrapped HERON ParallelEnv) under ``policies``.
+
+    Returns total reward, cost, safety and the violation rate, the same quantities
+    the training callback logs, so RL and baselines are scored identically.
+    """
+    obs, _ = env.reset(seed=seed)
+    for p in policies.values():
+        p.reset(seed)
+    totals = {"return": 0.0, "cost": 0.0, "safety": 0.0, "violations": 0, "agent_steps": 0,
+              "steps": 0}
+    while env.agents:
+        actions = {a: policies[a].forward(obs[a]) for a in env.agents}
+        obs, rew, _, _, infos = env.step(actions)
+        totals["steps"] += 1
+        totals["return"] += float(sum(v for k, v in rew.items() if k != "__all__"))
+        for info in infos.values():
+            totals["cost"] += float(info.get("cost", 0.0))
+            s = float(info.get("safety", 0.0))
+            totals["safety"] += s
+            totals["violations"] += int(s > 0)
+            totals["agent_steps"] += 1
+    n = max(1, totals.pop("agent_steps"))
+    totals["violation_rate"] = totals.pop("violations") / n
+    return totals
