@@ -345,6 +345,10 @@ class PowerGridAgent(CoordinatorAgent):
         return SpaceDict({d: dev.get_action_space() for d, dev in self.devices.items()})
 
     def get_flat_action_space(self) -> Box:
+        """The RL action space: the protocol's own (e.g. one price) or all device setpoints."""
+        protocol_space = getattr(self.protocol, "get_action_space", None)
+        if protocol_space is not None:
+            return protocol_space()
         return flatten_box_spaces({d: dev.get_action_space() for d, dev in self.devices.items()})
 
     def bus_names(self) -> list[str]:

@@ -68,6 +68,9 @@ class MultiAgentMicrogrids(NetworkedGridEnv):
         name = self.env_config.get("protocol", "setpoint")
         if name not in PROTOCOLS:
             raise ConfigError(f"Unknown protocol {name!r}; choose one of {sorted(PROTOCOLS)}.")
+        if name == "price_signal":
+            # the agent's action is one normalised price signal in [-1, 1] -> [0, 100] $/MWh
+            return PriceSignalProtocol(price_min=0.0, price_max=100.0, normalized=True)
         return PROTOCOLS[name]()
 
     def _build_agents(self) -> None:
