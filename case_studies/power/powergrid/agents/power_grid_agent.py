@@ -100,6 +100,7 @@ class PowerGridAgent(CoordinatorAgent):
         self.state.add_feature("line_flows", LineFlows(
             p_MW=np.zeros(len(self._line_idx)), loading_pct=np.zeros(len(self._line_idx))))
         self.state.add_feature("exchange", GridExchange())
+        self._scale_shunts(net, self._bus_idx, self.load_scale)
         self._build_device_agents()
         self._apply_initial_taps(grid_config.get("trafo_taps") or {})
         self.cost = 0.0
@@ -167,6 +168,21 @@ class PowerGridAgent(CoordinatorAgent):
         else:
             raise ConfigError(f"{where}: {type(device).__name__}.pp_element={kind!r} is not "
                               "one of 'sgen', 'storage', 'trafo'.")
+
+    @staticmethod
+    def _scale_shunts(net: Any, buses: np.ndarray, scale: float) -> None:
+        """Scale capacitor banks with the load they were sized for.
+
+        A feeder scaled to a tenth of its load but keeping full-size capacitors is
+        massively over-compensated: the IEEE 13 banks (700 kvar) on 35 kW of load
+        push a weak 24.9 kV feeder above 1.3 pu. ``load_scale`` therefore shrinks a
+        grid's shunt compensation by the same factor.
+        """
+        if scale == 1.0 or not len(net.shunt):
+            return
+        mask = net.shunt.bus.isin(set(buses.tolist()))
+        net.shunt.loc[mask, "q_mvar"] *= scale
+        net.shunt.loc[mask, "p_mw"] *= scale
 
     def _apply_initial_taps(self, taps: dict[str, Any]) -> None:
         """Set fixed tap positions (e.g. regulators retuned for a lightly loaded microgrid).
@@ -376,6 +392,11 @@ class GridSystemAgent(SystemAgent):
         self.state.add_feature("exchange", GridExchange())
         self._load_rows = np.zeros(0, dtype=np.int64)
         self.grid_model = None
+
+    def scale_network(self, net: Any) -> None:
+        """Apply ``load_scale`` to this feeder's capacitor banks (before compiling)."""
+        buses = net.bus.index[_zone_mask(net, self.zone)].to_numpy()
+        PowerGridAgent._scale_shunts(net, buses, self.load_scale)
 
     def attach(self, grid_model) -> None:
         self.grid_model = grid_model

@@ -20,6 +20,9 @@ class GridModel:
         self.net = net
         self.backend = backend
         self.solver = make_solver(net, backend=backend, **solver_kwargs)
+        from powergrid.networks import initial_voltages
+
+        self.solver.set_initial_voltages(*initial_voltages(net))
         self.base_load_p = net.load.p_mw.to_numpy(dtype=np.float64).copy()
         self.base_load_q = net.load.q_mvar.to_numpy(dtype=np.float64).copy()
         self.load_p = self.base_load_p.copy()
@@ -32,6 +35,7 @@ class GridModel:
         self.initial_taps = np.nan_to_num(taps, nan=0.0).astype(np.int64)
         self.tap_pos = self.initial_taps.copy()
         self._taps_dirty = False
+        self._taps_since_init = False
         self.result = None
         # positional lookups: pandapower index -> row position
         self.bus_pos = {int(b): i for i, b in enumerate(net.bus.index)}
@@ -68,5 +72,26 @@ class GridModel:
         if self._taps_dirty:
             s.set_trafo_taps(self.tap_pos)
             self._taps_dirty = False
+            self._taps_since_init = True
         self.result = s.solve()
+        if not self.result.converged and self._taps_since_init:
+            # the cold-start profile was computed for other tap positions; a stale one
+            # fails on weak feeders, so rebuild it for the current taps and retry once
+            self._refresh_initial_voltages()
+            retry = s.solve()
+            retry.iterations += self.result.iterations
+            self.result = retry
         return self.result
+
+    def _refresh_initial_voltages(self) -> None:
+        from powergrid.networks import initial_voltages
+
+        t = self.net.trafo
+        saved = t.tap_pos.copy()
+        has_tap = t.tap_pos.notna().to_numpy()
+        t.loc[has_tap, "tap_pos"] = self.tap_pos[has_tap]
+        try:
+            self.solver.set_initial_voltages(*initial_voltages(self.net))
+        finally:
+            t["tap_pos"] = saved
+        self._taps_since_init = False

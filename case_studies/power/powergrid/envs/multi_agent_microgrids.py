@@ -83,6 +83,7 @@ class MultiAgentMicrogrids(NetworkedGridEnv):
         if dso_cfg:
             self.system_agent = GridSystemAgent(
                 dso_cfg.get("name", "DSO"), load_scale=float(dso_cfg.get("load_scale", 1.0)))
+            self.system_agent.scale_network(self.net)
             for agent in self.agent_dict.values():
                 self.system_agent.add_subordinate(agent)
         self.possible_agents = list(self.agent_dict)

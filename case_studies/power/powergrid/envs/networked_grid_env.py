@@ -76,6 +76,9 @@ class NetworkedGridEnv(HeronParallelEnv):
         self._init_exogenous(0)
         self._set_exogenous(0)
         self._solve_and_sync()
+        # start every episode from the regulator positions the first hour settled to,
+        # not from the published nominal-load taps (same start for every reset)
+        self.grid_model.initial_taps = self.grid_model.tap_pos.copy()
         self._init_spaces()
 
     # -- building ------------------------------------------------------------------------

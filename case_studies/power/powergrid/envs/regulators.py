@@ -65,6 +65,42 @@ class RegulatorController:
         # a tap on the hv side moves the lv voltage the other way
         self.sign = np.where(t.tap_side[idx].astype(str) == "hv", -1.0, 1.0)
         self.total_operations = 0
+        self.upstream = self._upstream_regulators(net, idx)
+
+    @staticmethod
+    def _upstream_regulators(net: Any, reg_idx: Any) -> list[list[int]]:
+        """For each regulator, the positions of the regulators between it and the slack.
+
+        Regulators in series (the IEEE 34 feeder has two, each microgrid one more)
+        all see the same upstream voltage error. If each corrected the full error at
+        once they would over-correct together and collapse the voltage; each one
+        instead corrects only what its upstream regulators have not.
+        """
+        from collections import deque
+
+        adj: dict[int, list[tuple[int, int | None]]] = {}
+        lines = net.line[net.line.in_service.astype(bool)]
+        for f, t in zip(lines.from_bus, lines.to_bus):
+            adj.setdefault(int(f), []).append((int(t), None))
+            adj.setdefault(int(t), []).append((int(f), None))
+        reg_pos = {int(i): k for k, i in enumerate(reg_idx)}
+        for i, tr in net.trafo[net.trafo.in_service.astype(bool)].iterrows():
+            k = reg_pos.get(int(i))
+            adj.setdefault(int(tr.hv_bus), []).append((int(tr.lv_bus), k))
+            adj.setdefault(int(tr.lv_bus), []).append((int(tr.hv_bus), k))
+        regs_above: dict[int, tuple[int, ...]] = {}
+        queue: deque[int] = deque()
+        for b in net.ext_grid.bus:
+            regs_above[int(b)] = ()
+            queue.append(int(b))
+        while queue:
+            b = queue.popleft()
+            for nb, k in adj.get(b, ()):
+                if nb not in regs_above:
+                    regs_above[nb] = regs_above[b] + ((k,) if k is not None else ())
+                    queue.append(nb)
+        return [list(regs_above.get(int(net.trafo.lv_bus[i]), ()))[:-1] if int(net.trafo.lv_bus[i])
+                in regs_above else [] for i in reg_idx]
 
     @property
     def active(self) -> bool:
@@ -85,8 +121,17 @@ class RegulatorController:
             if not outside.any():
                 break
             taps = self.gm.tap_pos[self.rows].astype(float)
-            moves = np.where(outside, np.rint((s.v_set - v) / self.step) * self.sign, 0.0)
-            new = np.clip(taps + moves, self.tap_min, self.tap_max)
+            new = taps.copy()
+            applied = np.zeros(len(taps))  # pu voltage change each regulator is making
+            for k in np.argsort([len(u) for u in self.upstream]):  # upstream first
+                error = s.v_set - v[k] - sum(applied[j] for j in self.upstream[k])
+                if abs(error) <= half and not outside[k]:
+                    continue
+                if abs(error) <= half:
+                    continue
+                steps = np.rint(error / self.step[k]) * self.sign[k]
+                new[k] = np.clip(taps[k] + steps, self.tap_min[k], self.tap_max[k])
+                applied[k] = (new[k] - taps[k]) * self.step[k] * self.sign[k]
             if np.array_equal(new, taps):
                 break
             for row, tap in zip(self.rows[new != taps], new[new != taps]):

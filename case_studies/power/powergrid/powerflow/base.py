@@ -262,6 +262,20 @@ class PowerFlowSolver(ABC):
     def solve(self) -> PowerFlowResult:
         """Run one power flow with the current inputs. Never raises on non-convergence."""
 
+    def set_initial_voltages(self, vm_pu: np.ndarray, va_deg: np.ndarray) -> None:
+        """Start value for cold starts (first solve, and the retry after a failed warm start).
+
+        Weak feeders with near-ideal regulators do not converge from a flat 1 pu start;
+        a tap-aware no-load profile (``powergrid.networks.initial_voltages``) does.
+        Arrays follow ``net.bus.index`` order.
+        """
+        vm = _as_vector("vm_pu", vm_pu, len(self.net.bus))
+        va = _as_vector("va_deg", va_deg, len(self.net.bus))
+        self._set_initial_voltages(vm, va)
+
+    def _set_initial_voltages(self, vm: np.ndarray, va: np.ndarray) -> None:  # noqa: B027
+        """Backend hook; the default ignores the hint."""
+
     @abstractmethod
     def write_results_to_net(self) -> None:
         """Fill ``net.res_*`` (and the input columns) for inspection; not for the hot path."""

@@ -759,6 +759,14 @@ class LightSimSolver(PowerFlowSolver):
             self._use_lsgrid = False
             self._ls = None
 
+    def _set_initial_voltages(self, vm: np.ndarray, va: np.ndarray) -> None:
+        v = vm * np.exp(1j * np.deg2rad(va))
+        self._v_flat[self._bus_rows] = v
+        self._v_flat[self._ref] = self._v_ref
+        if self.last_result is None:  # nothing better to warm-start from yet
+            self._v[self._bus_rows] = v
+            self._v[self._ref] = self._v_ref
+
     def solve(self) -> PowerFlowResult:
         if self._topo_dirty:
             self._rebuild_topology()

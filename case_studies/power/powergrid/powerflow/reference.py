@@ -42,17 +42,26 @@ class PandapowerSolver(PowerFlowSolver):
     def __init__(self, net: Any, *, max_iter: int = 20, tol: float = 1e-8) -> None:
         super().__init__(net, max_iter=max_iter, tol=tol)
         self._warm = False
+        self._init: tuple[np.ndarray, np.ndarray] | None = None
+
+    def _set_initial_voltages(self, vm: np.ndarray, va: np.ndarray) -> None:
+        self._init = (vm, va)
 
     def solve(self) -> PowerFlowResult:
         net = self.net
         self._write_inputs_to_net()
-        inits = ("results", "auto") if self._warm else ("auto",)
+        cold = "given" if self._init is not None else "auto"
+        inits = ("results", cold) if self._warm else (cold,)
         iterations = 0
         for init in inits:
             try:
+                extra = {}
+                if init == "given":
+                    init, extra = "auto", {"init_vm_pu": self._init[0], "init_va_degree": self._init[1]}
                 pp.runpp(
                     net,
                     init=init,
+                    **extra,
                     max_iteration=self.max_iter,
                     tolerance_mva=self.tol,
                     **RUNPP_OPTIONS,

@@ -136,8 +136,8 @@ def test_reward_override_recipe(base_config):
                 rewards[agent_id] += 0.1 * v_stability
             return rewards, safety
 
-    base = make(base_config)
-    custom = Stable(dict(base_config))
+    base = make(base_config, share_reward=False)
+    custom = Stable({**base_config, "share_reward": False})
     acts = {a: np.zeros(base.action_space(a).shape) for a in base.possible_agents}
     base.reset(seed=0)
     custom.reset(seed=0)
