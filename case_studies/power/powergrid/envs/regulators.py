@@ -30,6 +30,7 @@ class RegulatorSettings:
     v_set: float = 1.03
     bandwidth: float = 0.02
     max_iter: int = 4
+    max_steps_per_move: int = 4
 
     @classmethod
     def from_config(cls, cfg: Any) -> RegulatorSettings:
@@ -130,6 +131,7 @@ class RegulatorController:
                 if abs(error) <= half:
                     continue
                 steps = np.rint(error / self.step[k]) * self.sign[k]
+                steps = float(np.clip(steps, -s.max_steps_per_move, s.max_steps_per_move))
                 new[k] = np.clip(taps[k] + steps, self.tap_min[k], self.tap_max[k])
                 applied[k] = (new[k] - taps[k]) * self.step[k] * self.sign[k]
             if np.array_equal(new, taps):
