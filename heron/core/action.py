@@ -27,9 +27,9 @@ def validate_box_action(action, space: spaces.Box, who: str) -> np.ndarray:
                 f"Action for {who!r} has shape {arr.shape}, expected {space.shape} "
                 f"(action space {space})."
             )
-    if not np.all(np.isfinite(arr)):
+    if not np.isfinite(arr).all():
         raise ActionError(
             f"Action for {who!r} contains NaN or inf: {arr.tolist()}. "
             "Check the policy output (a diverged network produces NaN)."
         )
-    return np.clip(arr, space.low, space.high)
+    return np.minimum(np.maximum(arr, space.low), space.high)

@@ -52,6 +52,19 @@ def _is_numeric(value: Any) -> bool:
     return isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.number)
 
 
+_SCALARS = (float, int, bool)
+_FIELD_CACHE: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    """Dataclass field names, cached: observations are built every env step."""
+    names = _FIELD_CACHE.get(cls)
+    if names is None:
+        names = tuple(f.name for f in dataclasses.fields(cls))
+        _FIELD_CACHE[cls] = names
+    return names
+
+
 @dataclasses.dataclass
 class FeatureBlock:
     """Base class for feature dataclasses.
@@ -65,12 +78,8 @@ class FeatureBlock:
 
     # -- introspection -------------------------------------------------------------
     def _numeric_items(self) -> list[tuple[str, Any]]:
-        items = []
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if _is_numeric(value):
-                items.append((f.name, value))
-        return items
+        return [(name, getattr(self, name)) for name in _field_names(type(self))
+                if _is_numeric(getattr(self, name))]
 
     def names(self) -> list[str]:
         """One label per entry of :meth:`to_array`, e.g. ``['p_MW', 'vm_pu[0]', ...]``."""
@@ -91,9 +100,10 @@ class FeatureBlock:
     # -- flattening ----------------------------------------------------------------
     def to_array(self) -> np.ndarray:
         """Flatten numeric fields in declaration order to a float64 vector."""
-        parts = [
-            np.asarray(v, dtype=np.float64).ravel() for _, v in self._numeric_items()
-        ]
+        values = [getattr(self, name) for name in _field_names(type(self))]
+        if all(type(v) in _SCALARS for v in values):  # fast path: scalar-only blocks
+            return np.array(values, dtype=np.float64)
+        parts = [np.asarray(v, dtype=np.float64).ravel() for v in values if _is_numeric(v)]
         if not parts:
             return np.zeros(0, dtype=np.float64)
         return np.concatenate(parts)

@@ -84,7 +84,10 @@ class Generator(DeviceAgent):
         return (not self.config.allow_commitment) or self.state.status.on >= 0.5
 
     def set_device_action(self, action: Any) -> None:
-        a = self.validate_action(action)
+        self.apply_action(self.validate_action(action))
+
+    def apply_action(self, a: np.ndarray) -> None:
+        """Apply an already validated (finite, clipped) action."""
         c = self.config
         self._started_this_step = False
         if c.allow_commitment:

@@ -304,13 +304,17 @@ class PowerGridAgent(CoordinatorAgent):
         bv, lf, ex = self.state.bus_voltages, self.state.line_flows, self.state.exchange
         if res.converged:
             vm = res.vm_pu[self._bus_rows]
-            finite = vm[np.isfinite(vm)]
-            bv.vm_pu = np.nan_to_num(vm, nan=0.0)
+            if np.isnan(vm).any():  # isolated buses (open switches) report NaN
+                finite = vm[np.isfinite(vm)]
+                vm = np.nan_to_num(vm, nan=0.0)
+            else:
+                finite = vm
+            bv.vm_pu = vm
             bv.v_min = float(finite.min()) if finite.size else 0.0
             bv.v_max = float(finite.max()) if finite.size else 0.0
             if self._line_rows.size:
-                lf.p_MW = np.nan_to_num(res.line_p_from_mw[self._line_rows])
-                lf.loading_pct = np.nan_to_num(res.line_loading_pct[self._line_rows])
+                lf.p_MW = res.line_p_from_mw[self._line_rows]
+                lf.loading_pct = res.line_loading_pct[self._line_rows]
                 lf.max_loading = float(lf.loading_pct.max())
             ex.p_import_MW = self._import_mw(res)
         for dev, kind, _, bus_row in self._dev_rows:

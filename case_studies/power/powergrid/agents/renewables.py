@@ -61,7 +61,10 @@ class RenewableGenerator(DeviceAgent):
         return self._space
 
     def set_device_action(self, action: Any) -> None:
-        a = self.validate_action(action)
+        self.apply_action(self.validate_action(action))
+
+    def apply_action(self, a: np.ndarray) -> None:
+        """Apply an already validated (finite, clipped) action."""
         frac = (a[0] + 1.0) / 2.0
         p = self.available_power * frac
         self.state.electrical.p_MW = float(p)

@@ -87,7 +87,10 @@ class ESS(DeviceAgent):
         return max(c.p_min_MW, -max_ch), min(c.p_max_MW, max_dis)
 
     def set_device_action(self, action: Any) -> None:
-        a = self.validate_action(action)
+        self.apply_action(self.validate_action(action))
+
+    def apply_action(self, a: np.ndarray) -> None:
+        """Apply an already validated (finite, clipped) action."""
         c = self.config
         p = c.p_min_MW + (a[0] + 1.0) / 2.0 * (c.p_max_MW - c.p_min_MW)
         lo, hi = self.feasible_p_range()

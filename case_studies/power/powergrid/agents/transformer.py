@@ -50,7 +50,10 @@ class Transformer(DeviceAgent):
         return self._space
 
     def set_device_action(self, action: Any) -> None:
-        a = self.validate_action(action)
+        self.apply_action(self.validate_action(action))
+
+    def apply_action(self, a: np.ndarray) -> None:
+        """Apply an already validated (finite, clipped) action."""
         c = self.config
         self._prev_tap = self.state.tap.tap_pos
         pos = int(np.rint(c.tap_min + (a[0] + 1.0) / 2.0 * (c.tap_max - c.tap_min)))

@@ -62,7 +62,7 @@ class GridModel:
             self._taps_dirty = True
         self.result = None
 
-    def solve(self):
+    def _push_inputs(self) -> None:
         s = self.solver
         s.set_loads(self.load_p, self.load_q)
         if self.sgen_p.size:
@@ -73,14 +73,27 @@ class GridModel:
             s.set_trafo_taps(self.tap_pos)
             self._taps_dirty = False
             self._taps_since_init = True
-        self.result = s.solve()
-        if not self.result.converged and self._taps_since_init:
+
+    def solve(self):
+        """Full power flow with the current inputs."""
+        self.solve_voltages()
+        self.result = self.solver.complete_result()
+        return self.result
+
+    def solve_voltages(self) -> tuple[bool, np.ndarray]:
+        """Power flow without branch results (for control loops); see :meth:`solve`."""
+        self._push_inputs()
+        ok, it, vm = self.solver.solve_voltages()
+        if not ok and self._taps_since_init:
             # the cold-start profile was computed for other tap positions; a stale one
             # fails on weak feeders, so rebuild it for the current taps and retry once
             self._refresh_initial_voltages()
-            retry = s.solve()
-            retry.iterations += self.result.iterations
-            self.result = retry
+            ok, _, vm = self.solver.solve_voltages()
+        return ok, vm
+
+    def complete(self):
+        """Full result of the last :meth:`solve_voltages`."""
+        self.result = self.solver.complete_result()
         return self.result
 
     def _refresh_initial_voltages(self) -> None:

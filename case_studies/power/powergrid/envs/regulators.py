@@ -29,7 +29,7 @@ class RegulatorSettings:
     enabled: bool = True
     v_set: float = 1.03
     bandwidth: float = 0.02
-    max_iter: int = 4
+    max_iter: int = 3
     max_steps_per_move: int = 4
 
     @classmethod
@@ -109,15 +109,15 @@ class RegulatorController:
 
     def solve(self):
         """Power flow with regulator action; returns the final result."""
-        res = self.gm.solve()
         if not self.active:
-            return res
+            return self.gm.solve()
+        ok, vm = self.gm.solve_voltages()
         s = self.settings
         half = s.bandwidth / 2.0
         for _ in range(s.max_iter):
-            if not res.converged:
+            if not ok:
                 break
-            v = res.vm_pu[self.bus_rows]
+            v = vm[self.bus_rows]
             outside = np.isfinite(v) & (np.abs(v - s.v_set) > half)
             if not outside.any():
                 break
@@ -139,5 +139,5 @@ class RegulatorController:
             for row, tap in zip(self.rows[new != taps], new[new != taps]):
                 self.gm.set_tap(int(row), int(tap))
             self.total_operations += int(np.abs(new - taps).sum())
-            res = self.gm.solve()
-        return res
+            ok, vm = self.gm.solve_voltages()
+        return self.gm.complete()

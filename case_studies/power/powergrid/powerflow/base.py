@@ -262,6 +262,15 @@ class PowerFlowSolver(ABC):
     def solve(self) -> PowerFlowResult:
         """Run one power flow with the current inputs. Never raises on non-convergence."""
 
+    def solve_voltages(self) -> tuple[bool, int, np.ndarray]:
+        """Solve and return ``(converged, iterations, vm_pu)``; backends may skip flows."""
+        res = self.solve()
+        return res.converged, res.iterations, res.vm_pu
+
+    def complete_result(self) -> PowerFlowResult:
+        """Full result of the last :meth:`solve_voltages` call."""
+        return self.last_result
+
     def set_initial_voltages(self, vm_pu: np.ndarray, va_deg: np.ndarray) -> None:
         """Start value for cold starts (first solve, and the retry after a failed warm start).
 

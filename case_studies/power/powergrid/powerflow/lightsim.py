@@ -768,6 +768,34 @@ class LightSimSolver(PowerFlowSolver):
             self._v[self._ref] = self._v_ref
 
     def solve(self) -> PowerFlowResult:
+        ok, iterations, v, s = self._solve_core()
+        if not ok:
+            self.last_result = self._failed(iterations)
+            return self.last_result
+        self.last_result = self._results(iterations, v, s)
+        return self.last_result
+
+    def solve_voltages(self) -> tuple[bool, int, np.ndarray]:
+        """Newton only: ``(converged, iterations, vm_pu per bus)``; no branch flows.
+
+        Control loops (regulators) need a voltage after each tap move but the full
+        result only once; :meth:`complete_result` then builds it without re-solving.
+        """
+        ok, iterations, v, s = self._solve_core()
+        self._pending = (ok, iterations, v, s)
+        if not ok:
+            return False, iterations, np.full(len(self._bus_red), np.nan)
+        vm = np.abs(v[self._bus_red])
+        if self._bus_dead.size:
+            vm[self._bus_dead] = np.nan
+        return True, iterations, vm
+
+    def complete_result(self) -> PowerFlowResult:
+        ok, iterations, v, s = self._pending
+        self.last_result = self._results(iterations, v, s) if ok else self._failed(iterations)
+        return self.last_result
+
+    def _solve_core(self) -> tuple[bool, int, np.ndarray, np.ndarray]:
         if self._topo_dirty:
             self._rebuild_topology()
         if self._y_dirty:
@@ -784,12 +812,10 @@ class LightSimSolver(PowerFlowSolver):
             ok, it, v = newton(self._v_flat[keep].copy(), s)
             iterations += it
         if not ok:
-            self.last_result = self._failed(iterations)
-            return self.last_result
+            return False, iterations, v, s
         self._v[keep] = v
         self._s_spec = s
-        self.last_result = self._results(iterations, v, s)
-        return self.last_result
+        return True, iterations, v, s
 
     def _branch_flows(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Complex power (MVA) and current (kA) at both ends of every branch.

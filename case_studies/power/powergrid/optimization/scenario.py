@@ -1,0 +1,195 @@
+"""Everything the oracle needs to know about one day, read off the environment itself.
+
+Why read it from a live environment instead of re-implementing the data path:
+loads, renewable availability and prices must be *exactly* what the environment
+will use when the oracle's setpoints are replayed (load scales, profiles per
+microgrid, the DSO profile, split and day arithmetic, device ratings). Calling the
+environment's own ``_set_exogenous(t)`` guarantees that, and keeps the oracle
+correct when that code changes.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from powergrid.agents.generator import Generator
+from powergrid.agents.renewables import RenewableGenerator
+from powergrid.agents.storage import ESS
+from powergrid.agents.transformer import Transformer
+
+
+class UnsupportedSetupError(ValueError):
+    """The setup uses a feature the oracle cannot model; the message says which."""
+
+
+@dataclass
+class DeviceSpec:
+    """One controllable device as the oracle sees it."""
+
+    agent: str
+    name: str
+    kind: str  # "generator" | "ess" | "renewable" | "transformer"
+    config: Any  # the device's config dataclass (limits, costs)
+    pp_element: str  # "sgen" | "storage" | "trafo"
+    pp_idx: int
+    pp_bus: int  # pandapower bus (sgen / storage), -1 for transformers
+    scaling: float  # pandapower ``scaling`` x ``in_service`` of the element
+    action_dim: int
+    #: generators with commitment: hours forced off at the start, start-up cost
+    off_hours: int = 0
+    startup_cost: float = 0.0
+
+
+@dataclass
+class AgentSpec:
+    """A microgrid controller: its devices and how the environment meters its import."""
+
+    name: str
+    devices: list[DeviceSpec]
+    include_grid_cost: bool
+    sell_price_ratio: float
+    v_limits: tuple[float, float]
+    pp_buses: np.ndarray  # pandapower buses of the agent's zone
+    pp_lines: np.ndarray  # pandapower lines whose from_bus is in the zone
+    load_rows: np.ndarray  # positions in net.load of the zone's loads
+    #: how the environment measures the import: ("pcc_trafo", trafo idx) or
+    #: ("ext_grid", -1) or ("balance", -1) (see PowerGridAgent._import_mw)
+    import_meter: tuple[str, int]
+
+
+@dataclass
+class DayScenario:
+    """Loads, prices, availability and taps of one day, hour by hour."""
+
+    config: dict[str, Any]
+    day: int
+    split: str
+    horizon: int
+    dt: float
+    start_hour: int
+    price: np.ndarray  # (T,) $/MWh
+    load_p: np.ndarray  # (T, n_load) MW, net.load order, before ``scaling``
+    load_q: np.ndarray  # (T, n_load) MVAr
+    available: dict[tuple[str, str], np.ndarray]  # renewable (agent, device) -> (T,) MW
+    initial_taps: np.ndarray  # (n_trafo,) after the environment's reset
+    agents: list[AgentSpec]
+    net: Any = field(repr=False, default=None)
+
+    @property
+    def devices(self) -> list[DeviceSpec]:
+        return [d for a in self.agents for d in a.devices]
+
+
+def env_config_for(config: dict[str, Any], split: str, horizon: int) -> dict[str, Any]:
+    """The environment config the oracle (and its replay) uses for ``split``/``horizon``."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}.")
+    cfg = copy.deepcopy(dict(config))
+    cfg["train"] = split == "train"
+    cfg["max_episode_steps"] = int(horizon)
+    cfg["centralized"] = True
+    return cfg
+
+
+def make_env(config: dict[str, Any], split: str = "test", horizon: int = 24) -> Any:
+    """A ``MultiAgentMicrogrids`` for ``config`` set up for one ``horizon``-hour episode."""
+    from powergrid.envs.multi_agent_microgrids import MultiAgentMicrogrids
+
+    return MultiAgentMicrogrids(env_config_for(config, split, horizon))
+
+
+def _device_kind(dev: Any) -> str:
+    if isinstance(dev, Generator):
+        return "generator"
+    if isinstance(dev, ESS):
+        return "ess"
+    if isinstance(dev, RenewableGenerator) or hasattr(dev, "available_power"):
+        if not isinstance(dev, RenewableGenerator):
+            raise UnsupportedSetupError(f"device {dev.agent_id!r} ({type(dev).__name__}) has "
+                                        "available_power but is not a RenewableGenerator.")
+        return "renewable"
+    if isinstance(dev, Transformer):
+        return "transformer"
+    raise UnsupportedSetupError(f"device {dev.agent_id!r}: type {type(dev).__name__} is not "
+                                "modelled by the oracle (Generator, ESS, PV/WindTurbine, "
+                                "Transformer are).")
+
+
+def _scaling(net: Any, table: str, idx: int) -> float:
+    df = net[table]
+    scale = float(df.scaling.at[idx]) if "scaling" in df else 1.0
+    return scale * float(bool(df.in_service.at[idx]))
+
+
+def scenario_from_env(env: Any, day: int, horizon: int | None = None,
+                      seed: int | None = 0) -> DayScenario:
+    """Reset ``env`` to ``day`` and read that day's data hour by hour.
+
+    The environment is left reset at the start of ``day`` (the hourly data calls do
+    not step it; they only write this hour's loads into the shared vectors).
+    """
+    protocol = env.env_config.get("protocol", "setpoint")
+    if protocol != "setpoint":
+        raise UnsupportedSetupError(f"protocol {protocol!r}: oracle setpoints can only be replayed "
+                                    "through the 'setpoint' protocol.")
+    horizon = int(horizon or env.max_episode_steps)
+    if horizon > env.max_episode_steps:
+        raise ValueError(f"horizon {horizon} exceeds the environment's max_episode_steps "
+                         f"{env.max_episode_steps}.")
+    env.reset(seed=seed, options={"day": int(day)})
+    gm, net = env.grid_model, env.net
+    initial_taps = gm.tap_pos.astype(float).copy()
+    price = np.asarray(env._price[:horizon], dtype=float).copy()
+    load_p = np.zeros((horizon, len(net.load)))
+    load_q = np.zeros((horizon, len(net.load)))
+    agents: list[AgentSpec] = []
+    renewables: list[tuple[str, str, Any]] = []
+    for agent_id in env.possible_agents:
+        agent = env.agent_dict[agent_id]
+        devs = []
+        for name, dev in agent.devices.items():
+            kind = _device_kind(dev)
+            off_hours, startup = 0, 0.0
+            if kind == "generator" and dev.config.allow_commitment and not dev.config.init_on:
+                # the env turns a unit on after ceil(startup_time / dt) - 1 further steps
+                off_hours = max(0, math.ceil(dev.config.startup_time_hr / env.dt - 1e-9) - 1)
+                startup = float(dev.config.startup_cost)
+            elem = dev.pp_element
+            pp_bus = -1 if elem == "trafo" else int(net[elem].at[dev.pp_idx, "bus"])
+            devs.append(DeviceSpec(
+                agent=agent_id, name=name, kind=kind, config=dev.config, pp_element=elem,
+                pp_idx=int(dev.pp_idx), pp_bus=pp_bus,
+                scaling=1.0 if elem == "trafo" else _scaling(net, elem, int(dev.pp_idx)),
+                action_dim=int(dev.get_action_space().shape[0]), off_hours=off_hours,
+                startup_cost=startup))
+            if kind == "renewable":
+                renewables.append((agent_id, name, dev))
+        if agent._pcc_row is not None:
+            meter = ("pcc_trafo", int(net.trafo.index[agent._pcc_row]))
+        elif agent._ext_grid_row is not None:
+            meter = ("ext_grid", -1)
+        else:
+            meter = ("balance", -1)
+        agents.append(AgentSpec(
+            name=agent_id, devices=devs, include_grid_cost=agent.include_grid_cost,
+            sell_price_ratio=agent.sell_price_ratio, v_limits=tuple(agent.v_limits),
+            pp_buses=np.asarray(agent._bus_idx, dtype=np.int64),
+            pp_lines=np.asarray(agent._line_idx, dtype=np.int64),
+            load_rows=np.asarray(agent._load_rows, dtype=np.int64), import_meter=meter))
+    available = {(a, n): np.zeros(horizon) for a, n, _ in renewables}
+    for t in range(horizon):
+        env._set_exogenous(t)
+        load_p[t] = gm.load_p
+        load_q[t] = gm.load_q
+        for a, n, dev in renewables:
+            available[(a, n)][t] = float(dev.available_power)
+    env._set_exogenous(0)  # leave the env as reset() left it
+    return DayScenario(
+        config=copy.deepcopy(env.env_config), day=int(day), split=env.split, horizon=horizon,
+        dt=float(env.dt), start_hour=int(env._start_hour), price=price, load_p=load_p,
+        load_q=load_q, available=available, initial_taps=initial_taps, agents=agents, net=net)
