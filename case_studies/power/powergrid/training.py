@@ -45,11 +45,12 @@ def env_config_for(cfg: TrainConfig) -> dict[str, Any]:
     env_config.setdefault("max_episode_steps", 96)
     if cfg.protocol is not None:
         # Fail now, not after Ray started and the first env was built.
-        from powergrid.envs.multi_agent_microgrids import PROTOCOLS
+        from heron.protocols.registry import PROTOCOL_REGISTRY
 
-        if cfg.protocol not in PROTOCOLS:
+        valid = sorted({*PROTOCOL_REGISTRY, "p2p"} - {"consensus"})
+        if cfg.protocol not in valid:
             raise SystemExit(
-                f"error: unknown --protocol {cfg.protocol!r}; choose one of {sorted(PROTOCOLS)}."
+                f"error: unknown --protocol {cfg.protocol!r}; choose one of {valid}."
             )
         env_config["protocol"] = cfg.protocol
     return env_config

@@ -24,8 +24,6 @@ from powergrid.agents.device_agent import ConfigError
 from powergrid.agents.power_grid_agent import GridSystemAgent, PowerGridAgent
 from powergrid.envs.networked_grid_env import NetworkedGridEnv
 
-PROTOCOLS = {"setpoint": SetpointProtocol, "price_signal": PriceSignalProtocol}
-
 
 class MultiAgentMicrogrids(NetworkedGridEnv):
     metadata = {"render_modes": ["human"], "name": "multi_agent_microgrids_v0"}
@@ -65,13 +63,28 @@ class MultiAgentMicrogrids(NetworkedGridEnv):
         return net
 
     def _make_protocol(self):
+        """Device-level protocol of each microgrid, by name from heron's protocol registry.
+
+        ``p2p`` is a market *between* microgrids, so their devices get setpoints;
+        ``price_signal`` makes the agent's action one normalised price; any protocol
+        registered with ``heron.protocols.registry.register_protocol`` works too.
+        """
+        from heron.protocols.registry import PROTOCOL_REGISTRY, make_protocol
+
         name = self.env_config.get("protocol", "setpoint")
-        if name not in PROTOCOLS:
-            raise ConfigError(f"Unknown protocol {name!r}; choose one of {sorted(PROTOCOLS)}.")
+        if name == "p2p":
+            return SetpointProtocol()
         if name == "price_signal":
             # the agent's action is one normalised price signal in [-1, 1] -> [0, 100] $/MWh
             return PriceSignalProtocol(price_min=0.0, price_max=100.0, normalized=True)
-        return PROTOCOLS[name]()
+        if name not in PROTOCOL_REGISTRY:
+            raise ConfigError(f"Unknown protocol {name!r}; choose one of "
+                              f"{sorted([*PROTOCOL_REGISTRY, 'p2p'])} or register your own "
+                              "with heron.protocols.registry.register_protocol.")
+        if name == "consensus":
+            raise ConfigError("protocol 'consensus' is a horizontal averaging protocol; it "
+                              "cannot dispatch devices. Use setpoint, price_signal or p2p.")
+        return make_protocol(name)
 
     def _build_agents(self) -> None:
         self.agent_dict = {}

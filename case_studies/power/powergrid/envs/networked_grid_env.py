@@ -69,6 +69,7 @@ class NetworkedGridEnv(HeronParallelEnv):
         except (TypeError, ValueError) as exc:
             raise ConfigError(str(exc)) from None
         self.regulators = RegulatorController(self.grid_model, settings, controlled)
+        self.market = self._build_market()
         self.proxy = self._build_proxy()
         self._test_day = 0
         self._start_hour = 0
@@ -94,6 +95,25 @@ class NetworkedGridEnv(HeronParallelEnv):
         if kind == "redis" and "redis_url" in self.env_config:
             kwargs["redis_url"] = self.env_config["redis_url"]
         return make_broker(kind, **kwargs)
+
+    def _build_market(self):
+        if self.env_config.get("protocol") != "p2p":
+            return None
+        from powergrid.market import P2PMarket
+
+        return P2PMarket()
+
+    def _init_spaces(self) -> None:
+        super()._init_spaces()
+        if self.market is not None:  # one extra action: the microgrid's bid/ask price
+            from gymnasium.spaces import Box
+
+            from heron.agents.coordinator_agent import flatten_box_spaces
+
+            for a in self.possible_agents:
+                self.action_spaces[a] = flatten_box_spaces(
+                    {"devices": self.action_spaces[a],
+                     "price": Box(-1.0, 1.0, shape=(1,), dtype="float32")})
 
     def _build_proxy(self) -> ProxyAgent | None:
         if self.message_broker is None:
@@ -199,8 +219,17 @@ class NetworkedGridEnv(HeronParallelEnv):
             for agent_id in self.agents:
                 send_action(self.agent_dict[agent_id], actions[agent_id])
             actions = self.proxy.collect_actions(list(self.agents))
+        self._price_actions = {}
         for agent_id in self.agents:
-            self.agent_dict[agent_id].apply_action(actions[agent_id])
+            action = actions[agent_id]
+            if self.market is not None:
+                flat = np.asarray(action, dtype=np.float64).ravel()
+                if flat.size != self.action_spaces[agent_id].shape[0]:
+                    raise ValueError(f"Action for {agent_id!r} has {flat.size} values; with "
+                                     f"protocol p2p it needs {self.action_spaces[agent_id].shape[0]}"
+                                     " (device setpoints + 1 price).")
+                action, self._price_actions[agent_id] = flat[:-1], float(flat[-1])
+            self.agent_dict[agent_id].apply_action(action)
 
     def _solve_and_sync(self):
         res = self.regulators.solve()
@@ -210,7 +239,22 @@ class NetworkedGridEnv(HeronParallelEnv):
             agent.update_cost_safety()
         if self.system_agent is not None:
             self.system_agent.sync_from_results(res)
+        self._settlement = None
+        if self.market is not None and res.converged and getattr(self, "_price_actions", None):
+            self._settle_market()
         return res
+
+    def _settle_market(self) -> None:
+        agents = {a: self.agent_dict[a] for a in self._price_actions}
+        price = next(iter(agents.values())).price
+        result = self.market.settle(
+            {a: g.state.exchange.p_import_MW for a, g in agents.items()},
+            self._price_actions, price, {a: g.sell_price_ratio for a, g in agents.items()},
+            self.dt)
+        for a, g in agents.items():
+            g.cost += result.cost_change[a]
+            g.grid_cost += result.cost_change[a]
+        self._settlement = result
 
     def _simulate(self) -> dict[str, dict[str, Any]]:
         res = self._solve_and_sync()
@@ -235,6 +279,19 @@ class NetworkedGridEnv(HeronParallelEnv):
                 "grid_cost": float(a.grid_cost),
                 "hour": int(self._hours[self._t]),
             }
+        if self._settlement is not None:
+            clearing = self._settlement.clearing
+            trades = [{"buyer": t.buyer, "seller": t.seller, "MW": t.quantity, "price": t.price}
+                      for t in clearing.trades]
+            for agent_id in self.agents:
+                infos[agent_id].update({
+                    "p2p_traded_MW": float(self._settlement.bought.get(agent_id, 0.0)),
+                    "p2p_payment": float(self._settlement.payments.get(agent_id, 0.0)),
+                    "p2p_clearing_price": clearing.clearing_price,
+                    "p2p_trades": trades,
+                    "p2p_rejected": [r for o, r in clearing.rejected
+                                     if getattr(o, "agent_id", None) == agent_id],
+                })
         if not res.converged and self.truncate_on_divergence:
             infos["__truncate__"] = True
         return infos
