@@ -1,0 +1,189 @@
+"""`heron-power`: the command line for the power-grid case study.
+
+Every subcommand is a thin layer over a library function, so anything the CLI does
+can also be scripted in Python. Long work shows a progress bar; results go to a run
+folder whose path is printed.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import runpy
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from powergrid.agents.device_agent import ConfigError
+
+BENCH_DIR = Path(__file__).resolve().parents[3] / "bench"
+
+
+def _run_dir(out: str | None, kind: str) -> Path:
+    path = Path(out or f"runs/{kind}-{time.strftime('%Y%m%d-%H%M%S')}")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """HERON power-grid case study: simulate, train, evaluate and optimise networked microgrids."""
+
+
+@main.command()
+def setups() -> None:
+    """List the shipped setups with their agents and devices."""
+    from powergrid.setups.loader import get_available_setups, load_setup
+
+    for name in get_available_setups():
+        cfg = load_setup(name, validate=False)
+        dso = cfg.get("dso_config") or {}
+        feeder = dso.get("network", "none (stand-alone)")
+        click.echo(f"{name}: DSO feeder {feeder}, {len(cfg['microgrid_configs'])} microgrid(s), "
+                   f"{cfg.get('max_episode_steps', 24)} steps/episode")
+        for mg in cfg["microgrid_configs"]:
+            devices = ", ".join(f"{d['name']} ({d['type']})" for d in mg.get("devices", []))
+            where = f" at {mg['connection_bus']}" if "connection_bus" in mg else ""
+            click.echo(f"  {mg['name']}: {mg.get('network', 'ieee13')}{where}; {devices}")
+
+
+@main.command()
+@click.argument("config", type=click.Path(exists=True, dir_okay=False))
+def validate(config: str) -> None:
+    """Check a config.yml and report every problem at once."""
+    from powergrid.setups.loader import load_setup, validate_config
+
+    try:
+        cfg = load_setup(config, validate=False)
+    except (ConfigError, ValueError) as exc:
+        click.echo(f"{config}: {exc}", err=True)
+        sys.exit(1)
+    problems = validate_config(cfg)
+    if problems:
+        click.echo(f"{config}: {len(problems)} problem(s)", err=True)
+        for p in problems:
+            click.echo(f"  - {p}", err=True)
+        sys.exit(1)
+    click.echo(f"{config}: OK ({len(cfg['microgrid_configs'])} microgrid(s))")
+
+
+@main.command()
+@click.option("--setup", default="ieee34_ieee13", show_default=True, help="setup name or config.yml")
+@click.option("--policy", type=click.Choice(["rule", "random", "zero"]), default="rule",
+              show_default=True, help="baseline policy to run")
+@click.option("--checkpoint", default=None, help="RLlib checkpoint to run instead of --policy")
+@click.option("--days", default=1, show_default=True, help="number of test days")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--backend", type=click.Choice(["lightsim2grid", "pandapower"]), default=None,
+              help="power-flow backend (default: the setup's)")
+@click.option("--out", default=None, help="run folder (default runs/simulate-<time>)")
+def simulate(setup: str, policy: str, checkpoint: str | None, days: int, seed: int,
+             backend: str | None, out: str | None) -> None:
+    """Run a policy over test days; print a summary table and write plots."""
+    from tqdm import tqdm
+
+    from powergrid.baselines import make_policies
+    from powergrid.envs.multi_agent_microgrids import MultiAgentMicrogrids
+    from powergrid.plotting import plot_episode
+    from powergrid.rollout import run_episode
+    from powergrid.setups.loader import load_setup
+
+    cfg = load_setup(setup)
+    cfg.update({"train": False, "max_episode_steps": 24})
+    if backend:
+        cfg["power_flow"] = {"backend": backend}
+    env = MultiAgentMicrogrids(cfg)
+    if checkpoint:
+        from heron.training.evaluate import load_policies
+
+        policies, label = load_policies(checkpoint, env), "checkpoint"
+    else:
+        policies, label = make_policies(env, policy, seed=seed), policy
+    run = _run_dir(out, "simulate")
+    rows = []
+    for day in tqdm(range(days), desc=f"simulating ({label})", unit="day"):
+        rec = run_episode(env, policies, seed=seed, options={"day": day})
+        s = rec.summary()
+        rows.append({"day": day, **{k: round(v, 4) for k, v in s.items()}})
+        plot_episode(rec, run / f"day{day}.png", title=f"{setup}, day {day}, {label}")
+    with open(run / "summary.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    click.echo(f"{'day':>4} {'cost $':>10} {'violations':>11} {'converged':>10} {'steps/s':>8}")
+    for r in rows:
+        click.echo(f"{r['day']:>4} {r['total_cost']:>10.2f} {r['violation_rate']:>10.1%} "
+                   f"{r['convergence_rate']:>10.0%} {r['steps_per_s']:>8.0f}")
+    click.echo(f"results and plots in {run.resolve()}")
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.pass_context
+def train(ctx: click.Context) -> None:
+    """Train with RLlib (all flags of examples/05_mappo_training.py, e.g. --test)."""
+    from powergrid.training import main as train_main
+
+    train_main(list(ctx.args))
+
+
+@main.command()
+@click.option("--setup", default="ieee34_ieee13", show_default=True)
+@click.option("--policies", default="oracle,rule,random", show_default=True,
+              help="comma-separated: oracle, rule, random, zero, or checkpoint paths")
+@click.option("--days", default=3, show_default=True, help="number of test days")
+@click.option("--out", default=None, help="report folder (default runs/evaluate-<time>)")
+def evaluate(setup: str, policies: str, days: int, out: str | None) -> None:
+    """Compare policies over test days: cost, optimality gap, violations, plots."""
+    from powergrid.evaluation import evaluate as run_evaluation
+
+    run = _run_dir(out, "evaluate")
+    table = run_evaluation(setup, [p.strip() for p in policies.split(",") if p.strip()],
+                           days=days, out_dir=run)
+    click.echo(table.to_string(index=False) if hasattr(table, "to_string") else str(table))
+    click.echo(f"report in {run.resolve()}")
+
+
+@main.command()
+@click.option("--setup", default="ieee34_ieee13", show_default=True)
+@click.option("--day", default=0, show_default=True, help="test day")
+@click.option("--integer", is_flag=True, help="add ESS charge/discharge exclusivity binaries")
+@click.option("--out", default=None, help="folder for the dispatch CSV")
+def optimize(setup: str, day: int, integer: bool, out: str | None) -> None:
+    """Solve the perfect-forecast optimal dispatch (the oracle) for one day."""
+    from powergrid.optimization import solve_day
+    from powergrid.setups.loader import load_setup
+
+    cfg = load_setup(setup)
+    res = solve_day(cfg, day, integer=integer)
+    run = _run_dir(out, "optimize")
+    summary = res.summary() if hasattr(res, "summary") else {"status": getattr(res, "status", "?")}
+    (run / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    if hasattr(res, "to_frame"):
+        res.to_frame().to_csv(run / "dispatch.csv")
+    for k, v in summary.items():
+        click.echo(f"{k}: {v}")
+    click.echo(f"results in {run.resolve()}")
+
+
+@main.command()
+@click.argument("which", type=click.Choice(["powerflow", "env", "oracle", "all"]), default="all")
+def bench(which: str) -> None:
+    """Run the benchmarks (each prints its figures and a same-run ratio)."""
+    names = ["powerflow", "env", "oracle"] if which == "all" else [which]
+    for name in names:
+        script = BENCH_DIR / f"bench_{name}.py"
+        if not script.exists():
+            click.echo(f"{script} not found (benchmarks live in the source checkout).", err=True)
+            sys.exit(1)
+        click.echo(f"== bench_{name} ==")
+        argv, sys.argv = sys.argv, [str(script)]
+        try:
+            runpy.run_path(str(script), run_name="__main__")
+        finally:
+            sys.argv = argv
+
+
+if __name__ == "__main__":
+    main()
