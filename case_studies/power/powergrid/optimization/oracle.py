@@ -51,7 +51,6 @@ from scipy import sparse
 from powergrid.optimization.network import RadialNetwork
 from powergrid.optimization.scenario import (
     DayScenario,
-    DeviceSpec,
     UnsupportedSetupError,
     make_env,
     scenario_from_env,
@@ -64,10 +63,23 @@ log = logging.getLogger(__name__)
 #: duals (hundreds of $/pu²), small enough to keep Clarabel well conditioned.
 VOLTAGE_PENALTY = 1e5
 LINE_PENALTY = 1e4
+#: $ per pu² (of |V|², per hour) that a regulated bus is away from the regulators' set
+#: point; only paid where the tap range cannot reach it
+REGULATOR_PENALTY = 1e4
 #: slack above this counts as a violated constraint
 SLACK_TOL = 1e-6
 #: branches carrying less than this u*l (pu²) are ignored by the relative SOC gap
 GAP_FLOOR = 1e-8
+
+#: penalty convex-concave procedure (see _ccp): initial weight of sigma ($ per pu² of
+#: current² per hour), its growth per iteration and cap, iteration limit, and when the
+#: relaxation counts as exact (excess losses in MW, |V|² error in pu²)
+CCP_TAU0 = 10.0
+CCP_TAU_GROWTH = 4.0
+CCP_TAU_MAX = 1e6
+CCP_MAX_ITER = 12
+CCP_LOSS_TOL = 1e-4
+CCP_DV_TOL = 1e-5
 
 MISOCP_SOLVERS = ("SCIP", "GUROBI", "MOSEK", "XPRESS", "CPLEX")
 
@@ -108,10 +120,13 @@ class OracleResult:
     solver_status: str
     soc_gap: dict[str, float]
     violations: list[str] = field(default_factory=list)
-    tap_rounds: int = 1
-    tap_mismatch_hours: int = 0
     max_simultaneous_MW: float = 0.0
     bus_names: list[str] = field(default_factory=list)
+    #: objective of the plain SOC relaxation (a lower bound for the fixed-tap model)
+    relaxed_objective: float = float("nan")
+    ccp_iterations: int = 0
+    #: the cone holds with equality at the solution (within the CCP tolerances)
+    exact: bool = True
 
     @property
     def total_cost(self) -> float:
@@ -123,7 +138,8 @@ class OracleResult:
             "solve_time_s": self.solve_time_s, "build_time_s": self.build_time_s,
             "soc_gap_rel": self.soc_gap.get("max_rel", float("nan")),
             "soc_gap_abs": self.soc_gap.get("max_abs", float("nan")),
-            "tap_rounds": self.tap_rounds, "violations": len(self.violations),
+            "relaxed_objective": self.relaxed_objective, "exact": self.exact,
+            "violations": len(self.violations),
         }
 
     def to_policies(self, env: Any) -> dict[str, Any]:
@@ -153,9 +169,10 @@ class _Model:
     binaries: list[cp.Variable]
     r: np.ndarray
     x: np.ndarray
-    ccp_problem: cp.Problem
-    ccp_params: tuple[cp.Parameter, cp.Parameter, cp.Parameter, cp.Parameter]
-    sigma: cp.Variable
+    objective: cp.Expression
+    constraints: list[cp.Constraint]
+    regulators: list[_Regulator]
+    Ureg: cp.Variable | None
 
 
 def _grid_cost(imp: cp.Expression, price: np.ndarray, ratio: float, dt: float,
@@ -175,8 +192,52 @@ def _grid_cost(imp: cp.Expression, price: np.ndarray, ratio: float, dt: float,
     return dt * cp.sum(cp.maximum(cp.multiply(price, imp), ratio * cp.multiply(price, imp)))
 
 
+@dataclass
+class _Regulator:
+    trafo: int  # pandapower index
+    branch: int  # model branch
+    bus: int  # regulated (LV) model bus
+    a_lo: float  # range of 1/tau² over the tap range
+    a_hi: float
+    a_nom: float  # 1/tau² at the neutral tap
+    sign: float  # +1: 1/tau² grows with the tap (tap on the LV side), -1: shrinks
+    step: float  # per unit per tap step
+    neutral: float
+
+
+def _regulators(sc: DayScenario, rn: RadialNetwork, taps: np.ndarray) -> list[_Regulator]:
+    """Model data of the env's automatic regulators (ratio range, regulated bus)."""
+    net = sc.net
+    branch_of_trafo = {int(rn.element[j]): j for j in range(rn.n_branch) if rn.kind[j] == "trafo"}
+    regs = [(t, branch_of_trafo[t]) for t in sc.regulators if t in branch_of_trafo]
+    regs = [(t, j) for t, j in regs if rn.from_is_send[j]]  # tap at the upstream end
+    if not regs:
+        return []
+    pos = {int(i): k for k, i in enumerate(net.trafo.index)}
+    lo_taps = np.asarray(taps[0], dtype=float).copy()
+    hi_taps = lo_taps.copy()
+    for t, _ in regs:
+        lo_taps[pos[t]] = float(net.trafo.tap_min.at[t])
+        hi_taps[pos[t]] = float(net.trafo.tap_max.at[t])
+    a_min_tap, a_max_tap = rn.params(lo_taps).a_s, rn.params(hi_taps).a_s
+    out = []
+    for t, j in regs:
+        tr = net.trafo.loc[t]
+        step = float(tr.tap_step_percent) / 100.0
+        neutral = float(tr.tap_neutral) if np.isfinite(tr.tap_neutral) else 0.0
+        sign = 1.0 if str(tr.tap_side) == "lv" else -1.0
+        a_nom = a_min_tap[j] / (1.0 + (float(tr.tap_min) - neutral) * step) ** (2 * sign)
+        out.append(_Regulator(
+            trafo=t, branch=j, bus=rn.bus_of_pp[int(tr.lv_bus)],
+            a_lo=float(min(a_min_tap[j], a_max_tap[j])), a_hi=float(max(a_min_tap[j],
+                                                                         a_max_tap[j])),
+            a_nom=float(a_nom), sign=sign, step=step, neutral=neutral))
+    return out
+
+
 def _build(sc: DayScenario, rn: RadialNetwork, taps: np.ndarray, *, soft: bool,
-           integer: bool, voltage_buses: str) -> _Model:
+           integer: bool, voltage_buses: str, regulated: bool = True,
+           ess_fix: dict[tuple[str, str], np.ndarray] | None = None) -> _Model:
     net = sc.net
     T, dt = sc.horizon, sc.dt
     nE, nB = rn.n_branch, rn.n_bus
@@ -196,9 +257,31 @@ def _build(sc: DayScenario, rn: RadialNetwork, taps: np.ndarray, *, soft: bool,
     W = cp.Variable((T, nB), nonneg=True, name="w")
     Ws = W @ ST  # (T, nE) |V|² at sending buses
     Wc = W @ CT
-    U = cp.multiply(a_s, Ws)  # |V|² behind the tap at the sending end
-    Wcr = cp.multiply(a_c, Wc)
     cons: list[cp.Constraint] = [W[:, rn.root] == rn.root_vm ** 2]
+    regs = _regulators(sc, rn, taps) if regulated else []
+    reg_penalty = 0
+    if regs:
+        # automatic regulators as ideal continuous ones: the ratio is free within the
+        # tap range and holds the LV bus at v_set (penalised deviation only where the
+        # tap range runs out, where the env's regulator sits at its limit too)
+        cols = [rg.branch for rg in regs]
+        a_fixed = a_s.copy()
+        a_fixed[:, cols] = 0.0
+        Ureg = cp.Variable((T, len(regs)), nonneg=True, name="u_regulator")
+        sel = sparse.csr_matrix((np.ones(len(regs)), (np.arange(len(regs)), cols)),
+                                shape=(len(regs), nE))
+        U = cp.multiply(a_fixed, Ws) + Ureg @ sel
+        Wreg = Ws[:, cols]
+        cons += [Ureg >= Wreg @ np.diag([rg.a_lo for rg in regs]),
+                 Ureg <= Wreg @ np.diag([rg.a_hi for rg in regs])]
+        dev = cp.Variable((T, len(regs)), name="regulator_deviation")
+        v_set2 = sc.regulator_v_set ** 2
+        cons.append(W[:, [rg.bus for rg in regs]] == v_set2 + dev)
+        reg_penalty = REGULATOR_PENALTY * cp.sum(cp.abs(dev))
+    else:
+        Ureg = None
+        U = cp.multiply(a_s, Ws)  # |V|² behind the tap at the sending end
+    Wcr = cp.multiply(a_c, Wc)
     # SOC relaxation of P² + Q² = u l:  ||(2P, 2Q, l - u)|| <= l + u
     cons.append(cp.SOC(cp.vec(L + U, order="C"),
                        cp.vstack([cp.vec(2 * P, order="C"), cp.vec(2 * Q, order="C"),
@@ -317,7 +400,13 @@ def _build(sc: DayScenario, rn: RadialNetwork, taps: np.ndarray, *, soft: bool,
                 cons += [cp.abs(q) <= float(c.q_max_MVAr)]
             else:
                 cons += [q == 0]
-            if integer:
+            fix = (ess_fix or {}).get(key)
+            if fix is not None:  # +1: discharge only, -1: charge only, 0: free
+                if np.any(fix > 0):
+                    cons.append(p_ch[np.flatnonzero(fix > 0)] == 0)
+                if np.any(fix < 0):
+                    cons.append(p_dis[np.flatnonzero(fix < 0)] == 0)
+            elif integer:
                 u = cp.Variable(T, boolean=True, name=f"{d.agent}.{d.name}.charging")
                 binaries.append(u)
                 cons += [p_ch <= -float(c.p_min_MW) * u, p_dis <= float(c.p_max_MW) * (1 - u)]
@@ -373,22 +462,13 @@ def _build(sc: DayScenario, rn: RadialNetwork, taps: np.ndarray, *, soft: bool,
         agent_cost[ag.name] = cost
     cost_expr = sum(agent_cost.values())
     objective = cost_expr + penalty if soft else cost_expr
+    objective = objective + reg_penalty
     problem = cp.Problem(cp.Minimize(objective), cons)
-    # penalty convex-concave step: l <= linearisation of (P²+Q²)/u at the last point
-    # (+ penalised sigma). The linearisation under-estimates the convex function, so
-    # with sigma -> 0 the cone holds with equality (see _ccp).
-    cP = cp.Parameter((T, nE), name="ccp_cP")
-    cQ = cp.Parameter((T, nE), name="ccp_cQ")
-    cU = cp.Parameter((T, nE), name="ccp_cU")
-    tau = cp.Parameter(nonneg=True, name="ccp_tau")
-    sigma = cp.Variable((T, nE), nonneg=True, name="ccp_sigma")
-    ccp_con = L <= cp.multiply(cP, P) + cp.multiply(cQ, Q) - cp.multiply(cU, U) + sigma
-    ccp_problem = cp.Problem(cp.Minimize(objective + tau * cp.sum(sigma)), [*cons, ccp_con])
     return _Model(problem=problem, cost_expr=cost_expr,
                   penalty_expr=penalty if soft else None, agent_cost=agent_cost,
                   imports=imports, P=P, Q=Q, L=L, W=W, U=U, dev_p=dev_p, dev_q=dev_q,
                   ess=ess_vars, slacks=slacks, binaries=binaries, r=r, x=x,
-                  ccp_problem=ccp_problem, ccp_params=(cP, cQ, cU, tau), sigma=sigma)
+                  objective=objective, constraints=cons, regulators=regs, Ureg=Ureg)
 
 
 # ======================================================================== solving
@@ -419,6 +499,81 @@ def _solve(model: _Model, solver: str) -> tuple[str, float]:
     return str(model.problem.status), time.perf_counter() - t0
 
 
+@dataclass
+class _CCPStats:
+    iterations: int = 0
+    seconds: float = 0.0
+    relaxed_objective: float = float("nan")
+    converged: bool = True
+    status: str = ""
+
+
+def _gap_measures(model: _Model) -> tuple[float, float]:
+    """(excess losses MW, voltage error pu²) of the relaxation at the current point.
+
+    ``l - (P²+Q²)/u`` weighted by ``r`` (losses that exist only in the relaxation,
+    largest hourly sum) and by ``r² + x²`` (its effect on the next bus's ``|V|²``,
+    largest branch). Weighting by impedance ignores the meaningless slack of the
+    near-ideal regulators and switches, whose ``l`` barely enters any equation.
+    """
+    P, Q, L = model.P.value, model.Q.value, model.L.value
+    U = np.maximum(np.asarray(model.U.value), 1e-6)
+    dl = np.maximum(L - (P ** 2 + Q ** 2) / U, 0.0)
+    return (float((model.r * dl).sum(axis=1).max()),
+            float(((model.r ** 2 + model.x ** 2) * dl).max()))
+
+
+def _ccp(model: _Model, solver: str, stats: _CCPStats, *, max_iter: int = CCP_MAX_ITER,
+         min_iter: int = 0, tau0: float | None = None) -> str:
+    """Tighten an inexact relaxation with the penalty convex-concave procedure.
+
+    Why: the relaxation is exact only while every microgrid pays for losses it
+    could inflate. The DSO's feeder losses are nobody's cost, and where an
+    over- or under-voltage limit binds the relaxed optimum "spends" fictitious
+    losses on the feeder to move voltages: an optimum the power flow cannot
+    reproduce. Each iteration adds ``l <= lin(P, Q, u) + sigma`` where ``lin`` is the
+    tangent of the convex ``(P²+Q²)/u`` at the last solution (so ``lin <= (P²+Q²)/u``)
+    and penalises ``sigma`` with a growing weight; at ``sigma = 0`` the cone is tight
+    and the point satisfies the exact DistFlow equations. The result is a local
+    optimum of the exact (non-convex) model; the relaxed objective, kept in
+    ``stats.relaxed_objective``, bounds the global one from below.
+    """
+    tau = CCP_TAU0 if tau0 is None else tau0
+    status = str(model.problem.status) if model.problem.status else cp.OPTIMAL
+    for k in range(max_iter):
+        exl, dv = _gap_measures(model)
+        if k >= min_iter and exl <= CCP_LOSS_TOL and dv <= CCP_DV_TOL:
+            stats.converged = True
+            stats.status = status
+            return status
+        P, Q = model.P.value, model.Q.value
+        U = np.maximum(np.asarray(model.U.value), 1e-6)
+        f = (P ** 2 + Q ** 2) / U
+        sigma = cp.Variable(P.shape, nonneg=True)
+        lin = (cp.multiply(2 * P / U, model.P) + cp.multiply(2 * Q / U, model.Q)
+               - cp.multiply(f / U, model.U))
+        prob = cp.Problem(cp.Minimize(model.objective + tau * cp.sum(sigma)),
+                          [*model.constraints, model.L <= lin + sigma])
+        t0 = time.perf_counter()
+        try:
+            prob.solve(solver=solver, verbose=False)
+        except cp.error.SolverError as exc:
+            log.warning("CCP iteration %d: solver %s failed: %s", k, solver, exc)
+            status = "solver_error"
+            break
+        finally:
+            stats.seconds += time.perf_counter() - t0
+            stats.iterations += 1
+        status = str(prob.status)
+        if status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
+            break
+        tau = min(tau * CCP_TAU_GROWTH, CCP_TAU_MAX)
+    exl, dv = _gap_measures(model) if model.P.value is not None else (np.inf, np.inf)
+    stats.converged = exl <= CCP_LOSS_TOL and dv <= CCP_DV_TOL
+    stats.status = status
+    return status
+
+
 def _violations(model: _Model, sc: DayScenario, rn: RadialNetwork,
                 top: int = 20) -> list[str]:
     """Named constraints whose slack is non-zero, largest first."""
@@ -441,22 +596,23 @@ def _violations(model: _Model, sc: DayScenario, rn: RadialNetwork,
 
 
 def _soc_gap(model: _Model) -> dict[str, float]:
-    """How far the relaxed cone is from equality: u*l - (P² + Q²).
+    """How far the cone is from equality at the solution: u*l - (P² + Q²).
 
-    ``max_abs`` in pu² (MVA² on the 1 MVA base), ``max_rel`` relative to ``u*l``
-    among branches carrying more than GAP_FLOOR, and ``excess_loss_MW``: the largest
-    hourly sum over branches of r*(l - (P²+Q²)/u), i.e. losses that exist only in
-    the relaxation.
+    ``max_abs`` in pu² (MVA² on the net's base), ``max_rel`` relative to ``u*l`` among
+    branches carrying more than GAP_FLOOR, and, weighted by impedance (the physically
+    meaningful part, see :func:`_gap_measures`), ``excess_loss_MW`` and ``dv_pu2``.
     """
     P, Q, L = model.P.value, model.Q.value, model.L.value
-    U = np.asarray(model.U.value)
     if P is None:
-        return {"max_abs": float("nan"), "max_rel": float("nan"), "excess_loss_MW": float("nan")}
-    ul = U * L
+        return {"max_abs": float("nan"), "max_rel": float("nan"),
+                "excess_loss_MW": float("nan"), "dv_pu2": float("nan")}
+    ul = np.asarray(model.U.value) * L
     gap = ul - (P ** 2 + Q ** 2)
     big = ul > GAP_FLOOR
     rel = float(np.max(gap[big] / ul[big])) if big.any() else 0.0
-    return {"max_abs": float(np.max(np.abs(gap))), "max_rel": max(rel, 0.0)}
+    exl, dv = _gap_measures(model)
+    return {"max_abs": float(np.max(np.abs(gap))), "max_rel": max(rel, 0.0),
+            "excess_loss_MW": exl, "dv_pu2": dv}
 
 
 def _extract(model: _Model, sc: DayScenario, rn: RadialNetwork, taps: np.ndarray, *,
@@ -500,6 +656,15 @@ def _extract(model: _Model, sc: DayScenario, rn: RadialNetwork, taps: np.ndarray
         for j in range(rn.n_branch):
             if rn.kind[j] == "line" and np.isfinite(rn.imax_pu[j]):
                 loading[:, lpos[int(rn.element[j])]] = 100.0 * cur[:, j] / rn.imax_pu[j]
+    taps = np.asarray(taps, dtype=float).copy()
+    if ok and model.regulators:
+        pos = {int(i): k for k, i in enumerate(net.trafo.index)}
+        ws = np.asarray(model.W.value)[:, rn.send[[rg.branch for rg in model.regulators]]]
+        ratio = np.asarray(model.Ureg.value) / np.maximum(ws, 1e-9)
+        for k, rg in enumerate(model.regulators):
+            # 1/tau² = a_nom (1 + (tap - neutral) step)^(±2)  ->  continuous tap
+            f = np.sqrt(np.maximum(ratio[:, k] / rg.a_nom, 1e-12)) ** rg.sign
+            taps[:, pos[rg.trafo]] = rg.neutral + (f - 1.0) / rg.step
     cost_by_agent = {}
     imports = {}
     for ag in sc.agents:
@@ -513,7 +678,7 @@ def _extract(model: _Model, sc: DayScenario, rn: RadialNetwork, taps: np.ndarray
         config=sc.config, day=sc.day, split=sc.split, horizon=T, dt=sc.dt, status=status,
         feasible=feasible, objective=objective, penalty=penalty, cost_by_agent=cost_by_agent,
         import_MW=imports, price=sc.price.copy(), setpoints=setpoints, vm_pu=vm,
-        line_loading_pct=loading, taps=np.asarray(taps, dtype=float).copy(),
+        line_loading_pct=loading, taps=taps,
         solve_time_s=solve_s, build_time_s=build_s, solver=solver, solver_status=solver_status,
         soc_gap=_soc_gap(model) if ok else {"max_abs": float("nan"), "max_rel": float("nan")},
         violations=violations, max_simultaneous_MW=max_sim,
@@ -563,62 +728,88 @@ def _hourly_cost(model: _Model, sc: DayScenario, ag: Any, sp: dict, ok: bool) ->
 
 
 # ======================================================================== public API
-def solve_scenario(sc: DayScenario, *, integer: bool = False, taps: Any = "initial",
-                   soft: bool = False, voltage_buses: str = "microgrids",
-                   network: RadialNetwork | None = None) -> OracleResult:
-    """Solve one prepared :class:`DayScenario` with fixed taps (no replay loop)."""
-    solver = _pick_solver(integer)
-    rn = network or RadialNetwork.from_net(sc.net)
+def _tap_array(sc: DayScenario, taps: Any) -> tuple[np.ndarray, bool]:
+    """(T, n_trafo) fixed tap positions and whether regulators are modelled."""
     T = sc.horizon
     if isinstance(taps, str):
-        if taps not in ("initial", "replay"):
-            raise ValueError("taps must be 'replay', 'initial' or an array (T, n_trafo).")
-        tap_arr = np.tile(sc.initial_taps, (T, 1))
-    else:
-        tap_arr = np.asarray(taps, dtype=float)
-        if tap_arr.ndim == 1:
-            tap_arr = np.tile(tap_arr, (T, 1))
-        if tap_arr.shape != (T, len(sc.net.trafo)):
-            raise ValueError(f"taps: expected shape ({T}, {len(sc.net.trafo)}), "
-                             f"got {tap_arr.shape}.")
-    t0 = time.perf_counter()
-    model = _build(sc, rn, tap_arr, soft=soft, integer=integer, voltage_buses=voltage_buses)
-    build_s = time.perf_counter() - t0
-    status, solve_s = _solve(model, solver)
-    violations: list[str] = []
+        if taps not in ("regulated", "initial"):
+            raise ValueError("taps must be 'regulated', 'initial' or an array (T, n_trafo).")
+        return np.tile(sc.initial_taps, (T, 1)), taps == "regulated"
+    arr = np.asarray(taps, dtype=float)
+    if arr.ndim == 1:
+        arr = np.tile(arr, (T, 1))
+    if arr.shape != (T, len(sc.net.trafo)):
+        raise ValueError(f"taps: expected shape ({T}, {len(sc.net.trafo)}), got {arr.shape}.")
+    return arr, False
+
+
+def _solve_model(model: _Model, solver: str, exact: bool) -> tuple[str, float, _CCPStats]:
+    """Relaxed solve, then (``exact``) the CCP tightening if the relaxation is inexact."""
+    status, seconds = _solve(model, solver)
+    stats = _CCPStats()
     if status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
-        feasible = True
-        if soft:
-            violations = _violations(model, sc, rn)
-            feasible = not violations
-        result_status = "optimal" if feasible else "infeasible"
-        return _extract(model, sc, rn, tap_arr, status=result_status, feasible=feasible,
-                        solve_s=solve_s, build_s=build_s, solver=solver, solver_status=status,
-                        violations=violations)
+        stats.relaxed_objective = float(model.cost_expr.value)
+        if exact:
+            status = _ccp(model, solver, stats)
+    return status, seconds + stats.seconds, stats
+
+
+def solve_scenario(sc: DayScenario, *, integer: bool = False, taps: Any = "regulated",
+                   soft: bool = False, exact: bool = True, voltage_buses: str = "microgrids",
+                   network: RadialNetwork | None = None) -> OracleResult:
+    """Solve one prepared :class:`DayScenario` (see :func:`solve_day` for the options)."""
+    solver = _pick_solver(integer)
+    rn = network or RadialNetwork.from_net(sc.net)
+    tap_arr, regulated = _tap_array(sc, taps)
+    opts = {"integer": integer, "voltage_buses": voltage_buses, "regulated": regulated}
+    t0 = time.perf_counter()
+    model = _build(sc, rn, tap_arr, soft=soft, **opts)
+    build_s = time.perf_counter() - t0
+    status, solve_s, stats = _solve_model(model, solver, exact)
+    ok = status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE)
+    if ok and stats.converged:
+        violations = _violations(model, sc, rn) if soft else []
+        feasible = not violations
+        return _finish(model, sc, rn, tap_arr, stats, status="optimal" if feasible else
+                       "infeasible", feasible=feasible, solve_s=solve_s, build_s=build_s,
+                       solver=solver, solver_status=status, violations=violations)
     if soft:
-        return _extract(model, sc, rn, tap_arr, status="solver_error", feasible=False,
-                        solve_s=solve_s, build_s=build_s, solver=solver, solver_status=status,
-                        violations=[])
-    # hard model infeasible (or numerically stuck): name the culprits with slacks
+        return _finish(model, sc, rn, tap_arr, stats, status="solver_error", feasible=False,
+                       solve_s=solve_s, build_s=build_s, solver=solver, solver_status=status,
+                       violations=[])
+    # hard limits infeasible, or only reachable through the relaxation's fictitious
+    # losses (CCP did not close the gap): re-solve with penalised slacks, name culprits
+    hard_status = status if ok else f"{status}"
+    if ok and not stats.converged:
+        hard_status = f"{status}, relaxation gap not closed"
     t1 = time.perf_counter()
-    soft_model = _build(sc, rn, tap_arr, soft=True, integer=integer, voltage_buses=voltage_buses)
+    soft_model = _build(sc, rn, tap_arr, soft=True, **opts)
     build_s += time.perf_counter() - t1
-    soft_status, soft_s = _solve(soft_model, solver)
+    soft_status, soft_s, soft_stats = _solve_model(soft_model, solver, exact)
     ok = soft_status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE)
     violations = _violations(soft_model, sc, rn) if ok else []
     if ok and not violations:
-        # the hard solve failed numerically although no limit has to be violated
         violations = [f"no limit violated at the penalised optimum; the hard problem was "
-                      f"reported {status} by {solver} (numerical trouble)"]
-    return _extract(soft_model, sc, rn, tap_arr, status="infeasible" if ok else "solver_error",
-                    feasible=False, solve_s=solve_s + soft_s, build_s=build_s, solver=solver,
-                    solver_status=f"{status} (hard) / {soft_status} (soft)",
-                    violations=violations)
+                      f"reported {hard_status} by {solver} (numerical trouble)"]
+    return _finish(soft_model, sc, rn, tap_arr, soft_stats,
+                   status="infeasible" if ok else "solver_error", feasible=False,
+                   solve_s=solve_s + soft_s, build_s=build_s, solver=solver,
+                   solver_status=f"{hard_status} (hard) / {soft_status} (soft)",
+                   violations=violations)
+
+
+def _finish(model: _Model, sc: DayScenario, rn: RadialNetwork, taps: np.ndarray,
+            stats: _CCPStats, **kw: Any) -> OracleResult:
+    res = _extract(model, sc, rn, taps, **kw)
+    res.relaxed_objective = stats.relaxed_objective
+    res.ccp_iterations = stats.iterations
+    res.exact = bool(stats.converged)
+    return res
 
 
 def solve_day(config: dict[str, Any], day: int, split: str = "test", horizon: int = 24,
-              integer: bool = False, *, taps: Any = "replay", tap_rounds: int = 3,
-              soft: bool = False, voltage_buses: str = "microgrids",
+              integer: bool = False, *, taps: Any = "regulated", soft: bool = False,
+              exact: bool = True, voltage_buses: str = "microgrids",
               env: Any = None) -> OracleResult:
     """Optimal dispatch of ``config`` for ``day`` of ``split`` (perfect forecast).
 
@@ -626,38 +817,20 @@ def solve_day(config: dict[str, Any], day: int, split: str = "test", horizon: in
         config: an ``env_config`` (e.g. ``load_setup("ieee34_ieee13")``); ``train`` and
             ``max_episode_steps`` are overridden by ``split`` and ``horizon``.
         day: day index within the split, as ``env.reset(options={"day": day})``.
+        split: "test" or "train".
+        horizon: hours to plan (one episode of that many steps).
         integer: forbid simultaneous battery charge/discharge with binaries (MISOCP).
-        taps: "replay" (default, see module docstring), "initial" or an array.
-        tap_rounds: maximum number of solves of the "replay" tap iteration.
+        taps: "regulated" (default): the env's automatic regulators hold their bus at
+            v_set with a free (continuous) ratio, other taps fixed at their post-reset
+            positions; "initial": every tap fixed at its post-reset position; or an
+            array ``(horizon, n_trafo)`` / ``(n_trafo,)`` of fixed positions.
         soft: always solve with penalised slacks (skips the hard solve).
-        voltage_buses: "microgrids" (buses the env scores) or "all".
+        exact: tighten an inexact relaxation with the penalty convex-concave procedure
+            (``False``: report the plain relaxation and its gap).
+        voltage_buses: "microgrids" (the buses the env scores) or "all".
         env: an environment built from ``config`` for this split/horizon, to reuse.
     """
     env = env if env is not None else make_env(config, split, horizon)
     sc = scenario_from_env(env, day, horizon)
-    rn = RadialNetwork.from_net(sc.net)
-    result = solve_scenario(sc, integer=integer, taps=taps, soft=soft,
-                            voltage_buses=voltage_buses, network=rn)
-    if not (isinstance(taps, str) and taps == "replay") or result.status == "solver_error":
-        return result
-    from powergrid.optimization.replay import replay
-
-    build, solve = result.build_time_s, result.solve_time_s
-    current = result.taps
-    for rounds in range(1, tap_rounds + 1):
-        rep = replay(env, result)
-        mismatch = int(np.any(rep.taps != current, axis=1).sum()) if rep.converged_all else 0
-        result.tap_rounds = rounds
-        result.tap_mismatch_hours = mismatch
-        result.build_time_s, result.solve_time_s = build, solve
-        if mismatch == 0 or rounds == tap_rounds:
-            break
-        current = rep.taps.astype(float)
-        result = solve_scenario(sc, integer=integer, taps=current, soft=soft,
-                                voltage_buses=voltage_buses, network=rn)
-        build += result.build_time_s
-        solve += result.solve_time_s
-        if result.status == "solver_error":
-            break
-    result.build_time_s, result.solve_time_s = build, solve
-    return result
+    return solve_scenario(sc, integer=integer, taps=taps, soft=soft, exact=exact,
+                          voltage_buses=voltage_buses)

@@ -78,6 +78,11 @@ class DayScenario:
     available: dict[tuple[str, str], np.ndarray]  # renewable (agent, device) -> (T,) MW
     initial_taps: np.ndarray  # (n_trafo,) after the environment's reset
     agents: list[AgentSpec]
+    #: automatic step-voltage regulators of the env (``envs.regulators``): pandapower
+    #: trafo indices, and the set point / band they hold their LV bus at
+    regulators: list[int] = field(default_factory=list)
+    regulator_v_set: float = 1.0
+    regulator_bandwidth: float = 0.0
     net: Any = field(repr=False, default=None)
 
     @property
@@ -189,7 +194,11 @@ def scenario_from_env(env: Any, day: int, horizon: int | None = None,
         for a, n, dev in renewables:
             available[(a, n)][t] = float(dev.available_power)
     env._set_exogenous(0)  # leave the env as reset() left it
+    reg = env.regulators
+    regulators = ([int(net.trafo.index[row]) for row in reg.rows] if reg.active else [])
     return DayScenario(
+        regulators=regulators, regulator_v_set=float(reg.settings.v_set),
+        regulator_bandwidth=float(reg.settings.bandwidth),
         config=copy.deepcopy(env.env_config), day=int(day), split=env.split, horizon=horizon,
         dt=float(env.dt), start_hour=int(env._start_hour), price=price, load_p=load_p,
         load_q=load_q, available=available, initial_taps=initial_taps, agents=agents, net=net)

@@ -1,10 +1,10 @@
-"""Example 06: write your own coordination protocol and use it from a config.
+"""Example 07: write your own coordination protocol and use it from a config.
 
 ``CapacityShareProtocol`` gives each microgrid a single action, its net power target
 in [-1, 1] of its total device capacity, and shares it among devices in proportion
 to their capacity. Register it under a name, then select it with ``protocol:``.
 
-Run from case_studies/power:  python examples/06_custom_protocol.py
+Run from case_studies/power:  python examples/07_custom_protocol.py
 """
 
 from __future__ import annotations
