@@ -34,9 +34,15 @@ def build_parser(
     description: str | None = None,
     protocols: Sequence[str] | None = None,
     default_setup: str | None = None,
+    train_defaults: dict[str, Any] | None = None,
 ) -> argparse.ArgumentParser:
-    d = TrainConfig()
+    """The shared flags. ``train_defaults`` are a domain's own TrainConfig defaults
+    (hyper-parameters that worked for it): they replace HERON's generic ones, ``--test``
+    still shrinks the run, and explicit flags still win."""
+    train_defaults = dict(train_defaults or {})
+    d = TrainConfig(**train_defaults)
     p = argparse.ArgumentParser(prog=prog, description=description)
+    p.set_defaults(_train_defaults=train_defaults)
     p.add_argument("--test", action="store_true",
                    help="quick smoke run: 3 iterations with tiny batches")
     p.add_argument("--algo", choices=ALGOS, default=None,
@@ -45,6 +51,8 @@ def build_parser(
     p.add_argument("--independent-policies", action="store_true",
                    help="IPPO: one policy per agent (same as --algo ippo)")
     p.add_argument("--iterations", type=int, default=None, help=f"default {d.iterations}")
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="wall-clock budget: stop after the iteration that ends past it")
     p.add_argument("--num-workers", type=int, default=None,
                    help=f"RLlib env runners (default {d.num_workers}: sample in the driver)")
     p.add_argument("--seed", type=int, default=d.seed)
@@ -54,6 +62,21 @@ def build_parser(
                    help=f"env steps per iteration (default {d.train_batch_size})")
     p.add_argument("--minibatch-size", type=int, default=None, help=f"default {d.minibatch_size}")
     p.add_argument("--num-epochs", type=int, default=None, help=f"default {d.num_epochs}")
+    p.add_argument("--lambda", dest="lambda_", type=float, default=d.lambda_,
+                   help=f"GAE lambda (default {d.lambda_})")
+    p.add_argument("--entropy-coeff", type=float, default=d.entropy_coeff,
+                   help=f"default {d.entropy_coeff}")
+    p.add_argument("--hidden-sizes", type=int, nargs="+", default=None,
+                   help=f"MLP layer sizes (default {' '.join(map(str, d.hidden_sizes))})")
+    p.add_argument("--reward-scale", type=float, default=d.reward_scale,
+                   help=f"multiply rewards by this for PPO (default {d.reward_scale})")
+    p.add_argument("--normalize-obs", action=argparse.BooleanOptionalAction,
+                   default=d.normalize_obs,
+                   help="fixed observation normalisation measured before training "
+                        f"(default {'on' if d.normalize_obs else 'off'})")
+    p.add_argument("--num-envs-per-worker", type=int, default=d.num_envs_per_worker,
+                   help=f"envs stepped side by side per env runner (default "
+                        f"{d.num_envs_per_worker})")
     p.add_argument("--share-reward", action="store_true",
                    help="every agent gets the mean reward (cooperative)")
     p.add_argument("--setup", default=default_setup, help="domain setup name")
@@ -86,12 +109,18 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
             raise SystemExit(
                 f"error: --independent-policies means --algo ippo, not --algo {algo}.")
         algo = "ippo"
-    values: dict[str, Any] = {
-        "algo": algo or "mappo",
+    values: dict[str, Any] = dict(getattr(args, "_train_defaults", None) or {})
+    values.update({
+        "algo": algo or values.get("algo", "mappo"),
         "seed": args.seed,
         "lr": args.lr,
         "gamma": args.gamma,
-        "share_reward": args.share_reward,
+        "lambda_": args.lambda_,
+        "entropy_coeff": args.entropy_coeff,
+        "reward_scale": args.reward_scale,
+        "normalize_obs": args.normalize_obs,
+        "num_envs_per_worker": args.num_envs_per_worker,
+        "share_reward": args.share_reward or bool(values.get("share_reward", False)),
         "setup": args.setup,
         "protocol": args.protocol,
         "checkpoint_dir": args.checkpoint_dir,
@@ -105,7 +134,9 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         "no_cuda": args.no_cuda,
         "tensorboard": not args.no_tensorboard,
         "verbose": not args.quiet,
-    }
+    })
+    if args.max_minutes is not None:
+        values["max_time_s"] = 60.0 * args.max_minutes
     if args.test:
         values.update(TEST_OVERRIDES)
     # Explicit flags beat --test defaults.
@@ -115,6 +146,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         "train_batch_size": args.train_batch_size,
         "minibatch_size": args.minibatch_size,
         "num_epochs": args.num_epochs,
+        "hidden_sizes": tuple(args.hidden_sizes) if args.hidden_sizes else None,
     }
     values.update({k: v for k, v in explicit.items() if v is not None})
     if values.get("minibatch_size", TrainConfig.minibatch_size) > values.get(
@@ -137,11 +169,12 @@ def run_cli(
     description: str | None = None,
     protocols: Sequence[str] | None = None,
     default_setup: str | None = None,
+    train_defaults: dict[str, Any] | None = None,
 ) -> Any:
     """Parse ``argv``, train, print where the run folder is; return the RunResult."""
     from heron.training.runner import WandbMissingError, train
 
-    parser = build_parser(prog, description, protocols, default_setup)
+    parser = build_parser(prog, description, protocols, default_setup, train_defaults)
     args = parser.parse_args(argv)
     cfg = config_from_args(args)
     env_config = dict(env_config_for(cfg))

@@ -32,6 +32,9 @@ class TrainConfig:
 
     algo: str = "mappo"
     iterations: int = 100
+    #: Wall-clock budget in seconds: stop after the first iteration that ends past it
+    #: (``None``: run all ``iterations``). Benchmarks compare settings at equal time.
+    max_time_s: float | None = None
     num_workers: int = 0
     seed: int = 0
     lr: float = 3e-4
@@ -44,6 +47,18 @@ class TrainConfig:
     clip_param: float = 0.2
     vf_clip_param: float = 1e4
     hidden_sizes: tuple[int, ...] = (64, 64)
+    #: Rewards are multiplied by this before PPO sees them (metrics keep the env's
+    #: units). Keeps value targets O(1-10) when a domain's rewards are O(10-100).
+    reward_scale: float = 1.0
+    #: Normalise observations with fixed per-agent mean/std measured under random
+    #: actions before training (stored in the checkpoint, applied at evaluation).
+    normalize_obs: bool = False
+    #: Environments stepped side by side in each env runner: one batched forward pass
+    #: serves all of them, which is most of the sampling cost for small simulators.
+    num_envs_per_worker: int = 1
+    #: torch intra-op threads in this process (0: torch's default). Tiny MLPs run
+    #: *slower* with several threads, badly so on a loaded 2-core machine.
+    torch_threads: int = 1
     #: Env steps per env-runner sample call; ``None`` lets RLlib derive it from the batch.
     rollout_fragment_length: int | None = None
     #: Generous: a slow simulator otherwise makes RLlib report "No samples returned".
@@ -75,6 +90,12 @@ class TrainConfig:
         for name in ("iterations", "train_batch_size", "minibatch_size", "num_epochs"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}.")
+        if self.max_time_s is not None and not self.max_time_s > 0:
+            raise ValueError(f"max_time_s must be > 0, got {self.max_time_s}.")
+        if not self.reward_scale > 0:
+            raise ValueError(f"reward_scale must be > 0, got {self.reward_scale}.")
+        if self.num_envs_per_worker < 1:
+            raise ValueError(f"num_envs_per_worker must be >= 1, got {self.num_envs_per_worker}.")
         if self.num_workers < 0:
             raise ValueError(f"num_workers must be >= 0, got {self.num_workers}.")
         if self.minibatch_size > self.train_batch_size:

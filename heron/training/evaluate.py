@@ -3,8 +3,8 @@
 Evaluation code compares RL against rule-based and optimisation baselines through
 one interface (``forward(obs) -> action`` in the agent's *native* spaces), so an
 :class:`RLlibPolicy` hides everything RLlib-specific: which module an agent maps
-to, observation padding / one-hot ids, the [-1, 1] action normalisation and the
-dropping of padded action dims. It needs only the checkpoint folder (RLModule
+to, observation normalisation (``normalize_obs``), padding / one-hot ids, the
+[-1, 1] action normalisation and the dropping of padded action dims. It needs only the checkpoint folder (RLModule
 weights + ``heron_policy.json``): no env, no Ray cluster, no Algorithm.
 
 For ``mappo-cc`` only the actor is used: decentralised execution needs the
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from heron.core.policies import Policy
-from heron.training.wrappers import pad_observation, unpad_action
+from heron.training.wrappers import normalize_observation, pad_observation, unpad_action
 
 MODULES_SUBDIR = Path("learner_group") / "learner" / "rl_module"
 
@@ -89,12 +89,15 @@ class RLlibPolicy(Policy):
         self._low = np.asarray(space["low"], dtype=np.float64)
         self._high = np.asarray(space["high"], dtype=np.float64)
         self._pad = self.metadata.get("pad_spec")
+        self._obs_norm = self.metadata.get("obs_norm")
 
     def dist_inputs(self, observation: Any) -> Any:
         """Action-distribution inputs for one (raw, unpadded) local observation."""
         import torch
         from ray.rllib.core.columns import Columns
 
+        if self._obs_norm:
+            observation = normalize_observation(self._obs_norm, self.agent_id, observation)
         obs = (pad_observation(self._pad, self.agent_id, observation) if self._pad
                else np.asarray(observation, dtype=np.float32).reshape(-1))
         x = torch.from_numpy(obs)[None]

@@ -37,6 +37,9 @@ EnvCreator = Callable[[dict[str, Any]], Any]
 
 SHARED_POLICY_ID = "shared_policy"
 METADATA_FILE = "heron_policy.json"
+#: Random-action env steps used to measure observation statistics (a few seconds for
+#: a power-flow env; 20 days of hourly data for the power case study).
+OBS_STATS_STEPS = 480
 
 
 def merged_env_config(env_config: dict[str, Any] | None, cfg: TrainConfig) -> dict[str, Any]:
@@ -48,17 +51,54 @@ def merged_env_config(env_config: dict[str, Any] | None, cfg: TrainConfig) -> di
     return out
 
 
-def make_rllib_env_creator(env_creator: EnvCreator, cfg: TrainConfig) -> Callable[[Any], Any]:
-    """Creator for ``register_env``: user env -> HERON wrappers -> ParallelPettingZooEnv."""
-    algo, share_reward = cfg.algo, cfg.share_reward
+def make_rllib_env_creator(
+    env_creator: EnvCreator, cfg: TrainConfig, obs_stats: dict[str, Any] | None = None
+) -> Callable[[Any], Any]:
+    """Creator for ``register_env``: user env -> HERON wrappers -> ParallelPettingZooEnv.
+
+    ``obs_stats`` is captured by value, so every env runner (local or remote)
+    normalises with the same numbers the checkpoint will carry.
+    """
+    algo, share_reward, reward_scale = cfg.algo, cfg.share_reward, cfg.reward_scale
 
     def _create(env_config: Any) -> Any:
         from ray.rllib.env.wrappers.pettingzoo_env import ParallelPettingZooEnv
 
         env = env_creator(dict(env_config or {}))
-        return ParallelPettingZooEnv(wrap_for_algo(env, algo, share_reward=share_reward))
+        return ParallelPettingZooEnv(wrap_for_algo(
+            env, algo, share_reward=share_reward, reward_scale=reward_scale,
+            obs_stats=obs_stats))
 
     return _create
+
+
+def _resume_obs_stats(cfg: TrainConfig) -> dict[str, Any] | None:
+    """The normaliser of the checkpoint being resumed: a resumed policy must keep
+    seeing observations exactly as it was trained on them."""
+    if not cfg.resume:
+        return None
+    path = Path(cfg.resume) / METADATA_FILE
+    if not path.exists():
+        return None
+    return json.loads(path.read_text()).get("obs_norm")
+
+
+def compute_obs_stats(
+    env_creator: EnvCreator, env_config: dict[str, Any], cfg: TrainConfig
+) -> dict[str, Any] | None:
+    """Observation statistics for ``cfg.normalize_obs`` (None when it is off)."""
+    if not cfg.normalize_obs:
+        return None
+    stats = _resume_obs_stats(cfg)
+    if stats is not None:
+        return stats
+    from heron.training.wrappers import observation_stats
+
+    env = env_creator(dict(env_config))
+    try:
+        return observation_stats(env, steps=OBS_STATS_STEPS, seed=cfg.seed)
+    finally:
+        env.close()
 
 
 def shared_policy_mapping_fn(agent_id: Any, episode: Any = None, **kwargs: Any) -> str:
@@ -105,7 +145,8 @@ def build_config(
     from heron.training.callbacks import SafetyMetricsCallback
 
     env_config = merged_env_config(env_config, cfg)
-    rllib_creator = make_rllib_env_creator(env_creator, cfg)
+    obs_stats = compute_obs_stats(env_creator, env_config, cfg)
+    rllib_creator = make_rllib_env_creator(env_creator, cfg, obs_stats)
     env_name = env_name or f"heron_{cfg.algo.replace('-', '_')}_env"
     register_env(env_name, rllib_creator)
 
@@ -150,6 +191,7 @@ def build_config(
         .rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs=specs))
         .env_runners(
             num_env_runners=cfg.num_workers,
+            num_envs_per_env_runner=cfg.num_envs_per_worker,
             num_cpus_per_env_runner=1,
             rollout_fragment_length=fragment,
             sample_timeout_s=cfg.sample_timeout_s,
@@ -181,6 +223,8 @@ def build_config(
         "module_action_spaces": {
             mid: _space_to_json(specs[mid].action_space) for mid in modules
         },
+        "reward_scale": cfg.reward_scale,
+        "obs_norm": obs_stats,
     }
     probe.close()
     return config, metadata
@@ -241,6 +285,10 @@ def build_algorithm(
 ) -> Any:
     """Build the PPO Algorithm; ``algo.heron_metadata`` holds the policy metadata."""
     ensure_ray(cfg)
+    if cfg.torch_threads > 0:
+        import torch
+
+        torch.set_num_threads(cfg.torch_threads)
     config, metadata = build_config(env_creator, env_config, cfg)
     algo = config.build_algo()
     algo.heron_metadata = metadata

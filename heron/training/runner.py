@@ -216,7 +216,8 @@ def train(
     *,
     log: Callable[[str], None] = print,
 ) -> RunResult:
-    """Run ``cfg.iterations`` PPO iterations (more, on top of a resumed checkpoint).
+    """Run ``cfg.iterations`` PPO iterations (more, on top of a resumed checkpoint),
+    or fewer when ``cfg.max_time_s`` runs out first.
 
     Starts Ray (or connects to ``cfg.ray_address``) if it is not running and shuts
     it down again only if this call started it.
@@ -264,6 +265,7 @@ def train(
                                    dir=str(run_dir), config=cfg.to_dict())
 
         last_steps = -1.0
+        t_start = time.perf_counter()
         for _ in range(cfg.iterations):
             row = extract_metrics(algo.train())
             result.history.append(row)
@@ -285,6 +287,11 @@ def train(
             if cfg.checkpoint_every and row["iteration"] % cfg.checkpoint_every == 0:
                 result.checkpoints.append(save_checkpoint(
                     algo, run_dir / "checkpoints" / f"iter_{row['iteration']:04d}"))
+            if cfg.max_time_s is not None and time.perf_counter() - t_start >= cfg.max_time_s:
+                if cfg.verbose:
+                    log(f"[heron] time budget of {cfg.max_time_s:.0f}s reached after "
+                        f"iteration {row['iteration']}.")
+                break
         completed = True
     except KeyboardInterrupt:
         result.interrupted = True

@@ -19,6 +19,16 @@ trainer.
   connector; the actor network simply never reads the ``"state"`` key.
 * :func:`space_spec` / :func:`pad_observation` / :func:`unpad_action`: the padding
   as plain JSON-able data, so a saved checkpoint can be evaluated without the env.
+* :class:`NormalizeObservation` / :func:`observation_stats`: domain observations mix
+  scales (voltages 1.03 +- 0.01 pu, prices 45 +- 12 $/MWh, loadings in %); a tanh
+  network sees the small but decisive voltage deviations only after centring and
+  scaling. The statistics are *fixed* (measured once under random actions before
+  training) and JSON-able, so a checkpoint carries them and evaluation applies the
+  very same transform without RLlib's connector state.
+* :class:`ScaleReward`: PPO's value targets are discounted returns; with rewards of
+  O(10-100) per step they are O(1000) and the critic needs thousands of updates just
+  to reach the right scale. Multiplying rewards by a constant fixes that without
+  touching the env's own reward or the cost metrics in ``infos``.
 """
 
 from __future__ import annotations
@@ -222,15 +232,132 @@ class GlobalStateObservation(_ParallelWrapper):
         return self._wrap(obs), rew, _strip_all(term), _strip_all(trunc), info
 
 
+def observation_stats(
+    env: ParallelEnv, steps: int = 480, seed: int = 0, clip: float = 10.0
+) -> dict[str, Any]:
+    """Per-agent (and global-state) mean / std of observations under random actions.
+
+    Random actions visit a wider range of states than an early policy, which is what
+    a fixed normaliser needs. The std is floored at ``1e-3 * max(1, |mean|)`` so
+    that a feature that happened to be constant (a device rating) is centred but not
+    blown up; ``clip`` bounds what a rare state can feed the network.
+    """
+    agents = list(env.possible_agents)
+    spaces_ = {a: env.action_space(a) for a in agents}
+    for i, a in enumerate(agents):
+        spaces_[a].seed(seed + i)
+    try:
+        env.reset(seed=seed)
+        env.state()
+        has_state = True
+    except (NotImplementedError, AttributeError):  # PettingZoo's default state() raises
+        has_state = False
+    obs_rows: dict[str, list[np.ndarray]] = {a: [] for a in agents}
+    state_rows: list[np.ndarray] = []
+
+    def record(obs: dict[str, Any]) -> None:
+        for a, o in obs.items():
+            if a in obs_rows:
+                obs_rows[a].append(np.asarray(o, dtype=np.float64).reshape(-1))
+        if has_state:
+            state_rows.append(np.asarray(env.state(), dtype=np.float64).reshape(-1))
+
+    obs, _ = env.reset(seed=seed)
+    record(obs)
+    for _ in range(int(steps)):
+        if not env.agents:
+            obs, _ = env.reset()
+        else:
+            obs, *_ = env.step({a: spaces_[a].sample() for a in env.agents})
+        record(obs)
+
+    def summarise(rows: list[np.ndarray]) -> dict[str, list[float]]:
+        x = np.stack(rows)
+        mean = x.mean(axis=0)
+        std = np.maximum(x.std(axis=0), 1e-3 * np.maximum(1.0, np.abs(mean)))
+        return {"mean": mean.tolist(), "std": std.tolist()}
+
+    return {
+        "clip": float(clip),
+        "agents": {a: summarise(obs_rows[a]) for a in agents if obs_rows[a]},
+        "state": summarise(state_rows) if state_rows else None,
+    }
+
+
+def _apply_stats(part: dict[str, list[float]], clip: float, x: Any) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64).reshape(-1)
+    z = (x - np.asarray(part["mean"])) / np.asarray(part["std"])
+    return np.clip(z, -clip, clip).astype(np.float32)
+
+
+def normalize_observation(stats: dict[str, Any], agent: str, obs: Any) -> np.ndarray:
+    """Raw local observation -> the normalised one the network was trained on."""
+    return _apply_stats(stats["agents"][agent], float(stats["clip"]), obs)
+
+
+class NormalizeObservation(_ParallelWrapper):
+    """Fixed per-agent observation (and global-state) normalisation (see module doc)."""
+
+    def __init__(self, env: ParallelEnv, stats: dict[str, Any]) -> None:
+        super().__init__(env)
+        missing = set(self.possible_agents) - set(stats["agents"])
+        if missing:
+            raise ValueError(f"observation stats lack agent(s) {sorted(missing)}.")
+        self.stats = stats
+
+    def _norm(self, obs: dict[str, Any]) -> dict[str, np.ndarray]:
+        return {a: normalize_observation(self.stats, a, o) for a, o in obs.items()}
+
+    def state(self) -> np.ndarray:
+        state = self.env.state()
+        if self.stats.get("state") is None:
+            return np.asarray(state, dtype=np.float32)
+        return _apply_stats(self.stats["state"], float(self.stats["clip"]), state)
+
+    def reset(self, seed: int | None = None, options: dict | None = None):
+        obs, infos = self.env.reset(seed=seed, options=options)
+        return self._norm(obs), infos
+
+    def step(self, actions: dict[str, Any]):
+        obs, rew, term, trunc, info = self.env.step(actions)
+        return self._norm(obs), rew, _strip_all(term), _strip_all(trunc), info
+
+
+class ScaleReward(_ParallelWrapper):
+    """Multiply every agent's reward by ``scale`` (see module doc); infos untouched."""
+
+    def __init__(self, env: ParallelEnv, scale: float) -> None:
+        super().__init__(env)
+        if not scale > 0:
+            raise ValueError(f"reward scale must be > 0, got {scale}.")
+        self.scale = float(scale)
+
+    def step(self, actions: dict[str, Any]):
+        obs, rew, term, trunc, info = self.env.step(actions)
+        rew = {a: float(r) * self.scale for a, r in rew.items() if a != "__all__"}
+        return obs, rew, _strip_all(term), _strip_all(trunc), info
+
+
 def wrap_for_algo(
-    env: ParallelEnv, algo: str, share_reward: bool = False
+    env: ParallelEnv,
+    algo: str,
+    share_reward: bool = False,
+    *,
+    reward_scale: float = 1.0,
+    obs_stats: dict[str, Any] | None = None,
 ) -> ParallelEnv:
     """Apply the wrappers an algorithm needs (without RLlib's own adapter).
 
     ``mappo``/``mappo-cc`` share one network, so spaces are padded; ``mappo-cc``
     additionally carries the global state for the critic; ``ippo`` keeps each
-    agent's native spaces.
+    agent's native spaces. ``obs_stats`` (from :func:`observation_stats`) and
+    ``reward_scale`` are applied first, on the native spaces, so padding and one-hot
+    ids stay exactly as they were.
     """
+    if obs_stats is not None:
+        env = NormalizeObservation(env, obs_stats)
+    if reward_scale != 1.0:
+        env = ScaleReward(env, reward_scale)
     if algo == "ippo":
         return _ParallelWrapper(env)
     padded = PadToCommonSpaces(env, agent_id_onehot=True)

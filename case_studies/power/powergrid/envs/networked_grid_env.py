@@ -11,12 +11,17 @@ Execution modes
 the only holder of network state, and each agent's observation is whatever the
 proxy serves it (filtered by visibility). With the same seed and actions both
 modes give identical trajectories; a test checks it.
+``remote_agents: true`` (with ``centralized: false``) is the deployment variant used
+by :mod:`powergrid.distributed`: the agents run in other processes, fetch their own
+observations from the proxy and send their actions through it, so the env neither
+sends actions for them nor reads their inboxes (see docs/distributed.md).
 """
 
 from __future__ import annotations
 
 import logging
 from abc import abstractmethod
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -34,6 +39,18 @@ log = logging.getLogger(__name__)
 DEFAULT_BACKEND = "lightsim2grid"
 
 
+def observation_from_states(states: Mapping[str, Mapping[str, Sequence[float]]],
+                            owners: Sequence[str]) -> np.ndarray:
+    """Flatten a proxy ``state_response`` (``{owner: {feature: values}}``) into one vector.
+
+    One function for the env and for agent processes, so an agent that builds its
+    observation from the wire gets bit for bit what the env would have built.
+    """
+    parts = [np.concatenate([np.asarray(v, dtype=np.float64) for v in states[o].values()])
+             if states[o] else np.zeros(0) for o in owners]
+    return np.concatenate(parts).astype(np.float32)
+
+
 class NetworkedGridEnv(HeronParallelEnv):
     metadata = {"render_modes": ["human"], "name": "networked_grid_v0"}
 
@@ -42,6 +59,7 @@ class NetworkedGridEnv(HeronParallelEnv):
         super().__init__(env_config)
         cfg = self.env_config
         self.centralized = bool(cfg.get("centralized", True))
+        self.remote_agents = not self.centralized and bool(cfg.get("remote_agents", False))
         self.train = bool(cfg.get("train", True))
         self.dt = float(cfg.get("dt", 1.0))
         self.nonconvergence_penalty = float(cfg.get("nonconvergence_penalty", 100.0))
@@ -215,7 +233,7 @@ class NetworkedGridEnv(HeronParallelEnv):
         if missing:
             raise KeyError(f"No action for agent(s) {missing}; step() needs one per live agent.")
         self._set_exogenous(self._t)
-        if not self.centralized:
+        if not self.centralized and not self.remote_agents:
             for agent_id in self.agents:
                 send_action(self.agent_dict[agent_id], actions[agent_id])
             actions = self.proxy.collect_actions(list(self.agents))
@@ -306,20 +324,25 @@ class NetworkedGridEnv(HeronParallelEnv):
         return rewards, safety
 
     # -- observations ------------------------------------------------------------------------
+    def observation_owners(self, agent_id: str) -> list[str]:
+        """Whose state ``agent_id`` observes, in observation order (devices, then itself)."""
+        return [*self.agent_dict[agent_id].devices, agent_id]
+
     def _observe(self, agent_id: str) -> np.ndarray:
         agent = self.agent_dict[agent_id]
         if self.centralized or self.proxy is None:
             return agent.observe()
-        owners = [*agent.devices, agent_id]
+        owners = self.observation_owners(agent_id)
+        if self.remote_agents:
+            # the agent fetches this itself; the env's copy is the proxy's same answer
+            states = {o: self.proxy.visible_state(agent_id, o) for o in owners}
+            return observation_from_states(states, owners)
         request_state(agent, owners)
         self.proxy.serve()
         msgs = [m for m in agent.receive() if m.type == "state_response"]
         if not msgs:
             raise TimeoutError(f"No state_response from the proxy for {agent_id!r}.")
-        states = msgs[-1].payload["states"]
-        parts = [np.concatenate([np.asarray(v, dtype=np.float64) for v in states[o].values()])
-                 if states[o] else np.zeros(0) for o in owners]
-        return np.concatenate(parts).astype(np.float32)
+        return observation_from_states(msgs[-1].payload["states"], owners)
 
     def state(self) -> np.ndarray:
         """Global state for centralized critics: all grids' observations + DSO exchange."""

@@ -268,9 +268,12 @@ class RadialNetwork:
         return sparse.csr_matrix((vals, (rows, cols)), shape=(pp_buses.size, self.n_bus))
 
     def branch_name(self, j: int, net: Any) -> str:
+        """``line 670671 (MG1 Bus 670 - MG1 Bus 671)``: element name and its two buses."""
         table = net.line if self.kind[j] == "line" else net.trafo
         name = table.name.get(int(self.element[j]), None)
-        return f"{self.kind[j]} {name if name is not None else self.element[j]}"
+        return (f"{self.kind[j]} {name if name is not None else self.element[j]} "
+                f"({self.bus_name(int(self.send[j]), net)} - "
+                f"{self.bus_name(int(self.recv[j]), net)})")
 
     def bus_name(self, m: int, net: Any) -> str:
         return str(net.bus.name.get(int(self.pp_bus[m]), self.pp_bus[m]))

@@ -65,7 +65,9 @@ VOLTAGE_PENALTY = 1e5
 LINE_PENALTY = 1e4
 #: $ per pu² (of |V|², per hour) that a regulated bus is away from the regulators' set
 #: point; only paid where the tap range cannot reach it
-REGULATOR_PENALTY = 1e4
+REGULATOR_PENALTY = 1e6
+#: $ per MWh of load shed in the penalised re-solve (a value of lost load)
+SHED_PENALTY = 1e4
 #: slack above this counts as a violated constraint
 SLACK_TOL = 1e-6
 #: branches carrying less than this u*l (pu²) are ignored by the relative SOC gap
@@ -80,6 +82,21 @@ CCP_TAU_MAX = 1e6
 CCP_MAX_ITER = 12
 CCP_LOSS_TOL = 1e-4
 CCP_DV_TOL = 1e-5
+
+#: battery charge and discharge both above this (MW) count as simultaneous
+ESS_TOL = 1e-4
+ESS_FIX_ROUNDS = 3
+
+#: solver settings: Clarabel's defaults (1e-8) are tighter than the data (hourly
+#: profiles, MW to three decimals) deserve and cost iterations in every CCP step
+SOLVER_OPTIONS: dict[str, dict[str, Any]] = {
+    "CLARABEL": {"tol_gap_abs": 1e-6, "tol_gap_rel": 1e-6, "tol_feas": 1e-7},
+}
+
+#: shares of the priced feeder losses tried, in turn, to make the relaxation exact
+#: (see _solve_model); small enough that the dispatch stays within ~0.1 % of the
+#: relaxed bound on the shipped setups
+LOSS_WEIGHTS = (0.1, 0.3, 1.0)
 
 MISOCP_SOLVERS = ("SCIP", "GUROBI", "MOSEK", "XPRESS", "CPLEX")
 
@@ -125,6 +142,8 @@ class OracleResult:
     #: objective of the plain SOC relaxation (a lower bound for the fixed-tap model)
     relaxed_objective: float = float("nan")
     ccp_iterations: int = 0
+    #: share of the priced feeder losses added to make the relaxation exact (0: none)
+    loss_weight: float = 0.0
     #: the cone holds with equality at the solution (within the CCP tolerances)
     exact: bool = True
 
@@ -173,6 +192,7 @@ class _Model:
     constraints: list[cp.Constraint]
     regulators: list[_Regulator]
     Ureg: cp.Variable | None
+    feeder_loss: cp.Expression | None
 
 
 def _grid_cost(imp: cp.Expression, price: np.ndarray, ratio: float, dt: float,
@@ -237,7 +257,7 @@ def _regulators(sc: DayScenario, rn: RadialNetwork, taps: np.ndarray) -> list[_R
 
 def _build(sc: DayScenario, rn: RadialNetwork, taps: np.ndarray, *, soft: bool,
            integer: bool, voltage_buses: str, regulated: bool = True,
-           ess_fix: dict[tuple[str, str], np.ndarray] | None = None) -> _Model:
+           voltage_margin: float = 0.0, ess_fix: dict[tuple[str, str], np.ndarray] | None = None) -> _Model:
     net = sc.net
     T, dt = sc.horizon, sc.dt
     nE, nB = rn.n_branch, rn.n_bus
@@ -310,6 +330,22 @@ def _build(sc: DayScenario, rn: RadialNetwork, taps: np.ndarray, *, soft: bool,
     Q0 = cp.Variable((T, 1), name="q_root")
     inj_p = -load_p - cp.multiply(np.tile(rn.gs, (T, 1)), W) + P0 @ root_row
     inj_q = -load_q + cp.multiply(np.tile(rn.bs, (T, 1)), W) + Q0 @ root_row
+    slacks: dict[str, tuple[cp.Variable, np.ndarray]] = {}
+    penalty = 0
+    load_buses = np.flatnonzero(np.abs(load_p).sum(axis=0) + np.abs(load_q).sum(axis=0) > 0)
+    if soft and load_buses.size:
+        # shedding a fraction of a bus's load: without it a load the network cannot
+        # carry (voltage collapse) leaves even the penalised problem infeasible
+        shed = cp.Variable((T, load_buses.size), nonneg=True, name="slack_shed")
+        sel_b = sparse.csr_matrix((np.ones(load_buses.size),
+                                   (np.arange(load_buses.size), load_buses)),
+                                  shape=(load_buses.size, nB))
+        cons.append(shed <= 1)
+        inj_p = inj_p + cp.multiply(shed, load_p[:, load_buses]) @ sel_b
+        inj_q = inj_q + cp.multiply(shed, load_q[:, load_buses]) @ sel_b
+        slacks["shed"] = (shed, load_buses)
+        penalty = SHED_PENALTY * dt * rn.base_mva * cp.sum(
+            cp.multiply(np.maximum(load_p[:, load_buses], 0.0), shed))
     if nD:
         inj_p = inj_p + Pg @ Mdev / rn.base_mva
         inj_q = inj_q + Qg @ Mdev / rn.base_mva
@@ -321,8 +357,6 @@ def _build(sc: DayScenario, rn: RadialNetwork, taps: np.ndarray, *, soft: bool,
     cons.append(inj_q == sent_q @ S - recv_q @ C)
 
     # --- limits (hard, or soft with slacks) ---------------------------------------------
-    slacks: dict[str, tuple[cp.Variable, np.ndarray]] = {}
-    penalty = 0
     vlo = np.full(nB, np.nan)
     vhi = np.full(nB, np.nan)
     for ag in sc.agents:
@@ -339,6 +373,7 @@ def _build(sc: DayScenario, rn: RadialNetwork, taps: np.ndarray, *, soft: bool,
         vhi = np.where(np.isnan(vhi), V_MAX_PU, vhi)
     elif voltage_buses != "microgrids":
         raise ValueError("voltage_buses must be 'microgrids' or 'all'.")
+    vlo, vhi = vlo + voltage_margin, vhi - voltage_margin
     vlo[rn.root] = vhi[rn.root] = np.nan  # the slack's voltage is given
     vb = np.flatnonzero(~np.isnan(vlo))
     rated = np.flatnonzero(np.isfinite(rn.imax_pu))
@@ -464,11 +499,22 @@ def _build(sc: DayScenario, rn: RadialNetwork, taps: np.ndarray, *, soft: bool,
     objective = cost_expr + penalty if soft else cost_expr
     objective = objective + reg_penalty
     problem = cp.Problem(cp.Minimize(objective), cons)
+    # losses on branches outside every microgrid, priced: nobody pays for them in
+    # the env, which is what lets the relaxation inflate them (see _solve_model)
+    in_mg = np.zeros(nB, dtype=bool)
+    for ag in sc.agents:
+        for pb in ag.pp_buses:
+            if int(pb) in rn.bus_of_pp:
+                in_mg[rn.bus_of_pp[int(pb)]] = True
+    feeder = ~in_mg[rn.recv]
+    feeder_loss = (cp.sum(cp.multiply(r[:, feeder] * sc.price[:, None] * dt * rn.base_mva,
+                                      L[:, feeder])) if feeder.any() else None)
     return _Model(problem=problem, cost_expr=cost_expr,
                   penalty_expr=penalty if soft else None, agent_cost=agent_cost,
                   imports=imports, P=P, Q=Q, L=L, W=W, U=U, dev_p=dev_p, dev_q=dev_q,
                   ess=ess_vars, slacks=slacks, binaries=binaries, r=r, x=x,
-                  objective=objective, constraints=cons, regulators=regs, Ureg=Ureg)
+                  objective=objective, constraints=cons, regulators=regs, Ureg=Ureg,
+                  feeder_loss=feeder_loss)
 
 
 # ======================================================================== solving
@@ -489,14 +535,19 @@ def _pick_solver(integer: bool) -> str:
         "max_simultaneous_MW).")
 
 
-def _solve(model: _Model, solver: str) -> tuple[str, float]:
+def _solve(model: _Model, solver: str, loss_weight: float = 0.0) -> tuple[str, float]:
+    """Solve the relaxation; ``loss_weight`` > 0 adds that share of the priced feeder losses."""
     t0 = time.perf_counter()
+    problem = model.problem
+    if loss_weight and model.feeder_loss is not None:
+        problem = cp.Problem(cp.Minimize(model.objective + loss_weight * model.feeder_loss),
+                             model.constraints)
     try:
-        model.problem.solve(solver=solver, verbose=False)
+        problem.solve(solver=solver, verbose=False, **SOLVER_OPTIONS.get(solver, {}))
     except cp.error.SolverError as exc:
         log.warning("solver %s failed: %s", solver, exc)
         return "solver_error", time.perf_counter() - t0
-    return str(model.problem.status), time.perf_counter() - t0
+    return str(problem.status), time.perf_counter() - t0
 
 
 @dataclass
@@ -506,6 +557,9 @@ class _CCPStats:
     relaxed_objective: float = float("nan")
     converged: bool = True
     status: str = ""
+    tau: float = CCP_TAU0
+    direction_rounds: int = 0
+    loss_weight: float = 0.0
 
 
 def _gap_measures(model: _Model) -> tuple[float, float]:
@@ -523,8 +577,13 @@ def _gap_measures(model: _Model) -> tuple[float, float]:
             float(((model.r ** 2 + model.x ** 2) * dl).max()))
 
 
+def _is_exact(model: _Model) -> bool:
+    exl, dv = _gap_measures(model)
+    return exl <= CCP_LOSS_TOL and dv <= CCP_DV_TOL
+
+
 def _ccp(model: _Model, solver: str, stats: _CCPStats, *, max_iter: int = CCP_MAX_ITER,
-         min_iter: int = 0, tau0: float | None = None) -> str:
+         tau0: float | None = None, status: str = cp.OPTIMAL) -> str:
     """Tighten an inexact relaxation with the penalty convex-concave procedure.
 
     Why: the relaxation is exact only while every microgrid pays for losses it
@@ -539,10 +598,9 @@ def _ccp(model: _Model, solver: str, stats: _CCPStats, *, max_iter: int = CCP_MA
     ``stats.relaxed_objective``, bounds the global one from below.
     """
     tau = CCP_TAU0 if tau0 is None else tau0
-    status = str(model.problem.status) if model.problem.status else cp.OPTIMAL
     for k in range(max_iter):
         exl, dv = _gap_measures(model)
-        if k >= min_iter and exl <= CCP_LOSS_TOL and dv <= CCP_DV_TOL:
+        if exl <= CCP_LOSS_TOL and dv <= CCP_DV_TOL:
             stats.converged = True
             stats.status = status
             return status
@@ -556,7 +614,7 @@ def _ccp(model: _Model, solver: str, stats: _CCPStats, *, max_iter: int = CCP_MA
                           [*model.constraints, model.L <= lin + sigma])
         t0 = time.perf_counter()
         try:
-            prob.solve(solver=solver, verbose=False)
+            prob.solve(solver=solver, verbose=False, **SOLVER_OPTIONS.get(solver, {}))
         except cp.error.SolverError as exc:
             log.warning("CCP iteration %d: solver %s failed: %s", k, solver, exc)
             status = "solver_error"
@@ -568,6 +626,7 @@ def _ccp(model: _Model, solver: str, stats: _CCPStats, *, max_iter: int = CCP_MA
         if status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
             break
         tau = min(tau * CCP_TAU_GROWTH, CCP_TAU_MAX)
+        stats.tau = tau
     exl, dv = _gap_measures(model) if model.P.value is not None else (np.inf, np.inf)
     stats.converged = exl <= CCP_LOSS_TOL and dv <= CCP_DV_TOL
     stats.status = status
@@ -579,13 +638,13 @@ def _violations(model: _Model, sc: DayScenario, rn: RadialNetwork,
     """Named constraints whose slack is non-zero, largest first."""
     found: list[tuple[float, str]] = []
     names = {"v_min": "voltage lower limit", "v_max": "voltage upper limit",
-             "line": "line current limit"}
+             "line": "line current limit", "shed": "power balance (load cannot be served)"}
     for key, (var, idx) in model.slacks.items():
         val = np.asarray(var.value)
         for t, col in zip(*np.nonzero(val > SLACK_TOL), strict=True):
-            where = (rn.bus_name(int(idx[col]), sc.net) if key != "line"
-                     else rn.branch_name(int(idx[col]), sc.net))
-            unit = "pu² of |V|²" if key != "line" else "x I_max²"
+            where = (rn.branch_name(int(idx[col]), sc.net) if key == "line"
+                     else rn.bus_name(int(idx[col]), sc.net))
+            unit = {"line": "x I_max²", "shed": "of the bus's load"}.get(key, "pu² of |V|²")
             found.append((float(val[t, col]),
                           f"{names[key]} at {where}, hour {t} (slack {val[t, col]:.3g} {unit})"))
     found.sort(key=lambda z: -z[0])
@@ -743,29 +802,118 @@ def _tap_array(sc: DayScenario, taps: Any) -> tuple[np.ndarray, bool]:
     return arr, False
 
 
-def _solve_model(model: _Model, solver: str, exact: bool) -> tuple[str, float, _CCPStats]:
-    """Relaxed solve, then (``exact``) the CCP tightening if the relaxation is inexact."""
+def _directions(model: _Model, tol: float) -> dict[tuple[str, str], np.ndarray]:
+    """Per battery and hour: +1 discharging, -1 charging, 0 idle (by the net power)."""
+    out = {}
+    for key, (p_ch, p_dis, _) in model.ess.items():
+        net = np.asarray(p_dis.value) - np.asarray(p_ch.value)
+        out[key] = np.where(net > tol, 1, np.where(net < -tol, -1, 0))
+    return out
+
+
+def _simultaneous(model: _Model) -> dict[tuple[str, str], np.ndarray]:
+    return {k: np.minimum(np.asarray(c.value), np.asarray(d.value))
+            for k, (c, d, _) in model.ess.items()}
+
+
+def _solve_model(sc: DayScenario, rn: RadialNetwork, taps: np.ndarray, opts: dict[str, Any],
+                 soft: bool, exact: bool, solver: str
+                 ) -> tuple[_Model, str, float, float, _CCPStats]:
+    """Relaxed solve, then make it replayable: exact cone (CCP), no battery dumping.
+
+    Returns (model, status, solve seconds, build seconds, stats).
+
+    Why the battery step: with separate ``p_ch`` and ``p_dis`` the convex model may
+    charge and discharge at once, burning energy in the efficiencies. That is the
+    cheapest "dump load" when voltage limits force a microgrid to consume, but the
+    environment's battery only sees the net power and cannot do it. Hours where it
+    happens get their direction fixed (by the sign of the net power) and the model
+    is re-solved; with ``integer=True`` the directions come from the MISOCP's binaries.
+    Fixing directions restricts the model, so the result stays a feasible point.
+    """
+    integer = opts["integer"]
+    t0 = time.perf_counter()
+    model = _build(sc, rn, taps, soft=soft, **opts)
+    build_s = time.perf_counter() - t0
     status, seconds = _solve(model, solver)
     stats = _CCPStats()
-    if status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
-        stats.relaxed_objective = float(model.cost_expr.value)
-        if exact:
-            status = _ccp(model, solver, stats)
-    return status, seconds + stats.seconds, stats
+    if status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
+        return model, status, seconds, build_s, stats
+    stats.relaxed_objective = float(model.cost_expr.value)
+    fixes: dict[tuple[str, str], np.ndarray] = {}
+    if integer and model.ess:
+        fixes = _directions(model, ESS_TOL)
+        # continue with the directions fixed: a continuous model again (CCP needs it)
+        opts = {**opts, "integer": False}
+        model, status, s, b = _rebuild(model, sc, rn, taps, soft, opts, fixes, solver)
+        seconds += s
+        build_s += b
+    weight = 0.0
+    if exact and model.feeder_loss is not None and not _is_exact(model):
+        for weight in LOSS_WEIGHTS:
+            status, s = _solve(model, solver, weight)
+            seconds += s
+            if status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) or _is_exact(model):
+                break
+        stats.loss_weight = weight
+    if exact and status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
+        status = _ccp(model, solver, stats, status=status)
+        seconds += stats.seconds
+    for _ in range(ESS_FIX_ROUNDS):
+        if status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) or not model.ess:
+            break
+        sim = _simultaneous(model)
+        if max(float(v.max()) for v in sim.values()) <= ESS_TOL:
+            break
+        direction = _directions(model, 0.0)
+        for key, v in sim.items():
+            hours = v > ESS_TOL
+            fix = fixes.setdefault(key, np.zeros(sc.horizon, dtype=int))
+            # net ~ 0 while dumping: charge-only (the dump was absorbing power)
+            fix[hours] = np.where(direction[key][hours] > 0, 1, -1)
+        stats.direction_rounds += 1
+        model, status, s, b = _rebuild(model, sc, rn, taps, soft, opts, fixes, solver,
+                                       loss_weight=stats.loss_weight)
+        seconds += s
+        build_s += b
+        if exact and status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
+            before = stats.seconds
+            status = _ccp(model, solver, stats, tau0=stats.tau, status=status)
+            seconds += stats.seconds - before
+    return model, status, seconds, build_s, stats
+
+
+def _rebuild(old: _Model, sc: DayScenario, rn: RadialNetwork, taps: np.ndarray, soft: bool,
+             opts: dict[str, Any], fixes: dict[tuple[str, str], np.ndarray], solver: str,
+             loss_weight: float = 0.0) -> tuple[_Model, str, float, float]:
+    """A new model with battery directions fixed, solved (relaxation, ``loss_weight``)."""
+    t0 = time.perf_counter()
+    model = _build(sc, rn, taps, soft=soft, **{**opts, "ess_fix": fixes})
+    build_s = time.perf_counter() - t0
+    status, seconds = _solve(model, solver, loss_weight)
+    if status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) and not _is_exact(model):
+        # the relaxation drifted: continue the CCP from where the last model was
+        for name in ("P", "Q", "L", "W", "Ureg"):
+            src, dst = getattr(old, name), getattr(model, name)
+            if src is not None and dst is not None and src.value is not None:
+                dst.value = src.value
+    return model, status, seconds, build_s
 
 
 def solve_scenario(sc: DayScenario, *, integer: bool = False, taps: Any = "regulated",
                    soft: bool = False, exact: bool = True, voltage_buses: str = "microgrids",
+                   voltage_margin: float | None = None,
                    network: RadialNetwork | None = None) -> OracleResult:
     """Solve one prepared :class:`DayScenario` (see :func:`solve_day` for the options)."""
     solver = _pick_solver(integer)
     rn = network or RadialNetwork.from_net(sc.net)
     tap_arr, regulated = _tap_array(sc, taps)
-    opts = {"integer": integer, "voltage_buses": voltage_buses, "regulated": regulated}
-    t0 = time.perf_counter()
-    model = _build(sc, rn, tap_arr, soft=soft, **opts)
-    build_s = time.perf_counter() - t0
-    status, solve_s, stats = _solve_model(model, solver, exact)
+    if voltage_margin is None:
+        voltage_margin = sc.regulator_bandwidth / 2.0 if (regulated and sc.regulators) else 0.0
+    opts = {"integer": integer, "voltage_buses": voltage_buses, "regulated": regulated,
+            "voltage_margin": float(voltage_margin)}
+    model, status, solve_s, build_s, stats = _solve_model(sc, rn, tap_arr, opts, soft, exact,
+                                                          solver)
     ok = status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE)
     if ok and stats.converged:
         violations = _violations(model, sc, rn) if soft else []
@@ -782,10 +930,9 @@ def solve_scenario(sc: DayScenario, *, integer: bool = False, taps: Any = "regul
     hard_status = status if ok else f"{status}"
     if ok and not stats.converged:
         hard_status = f"{status}, relaxation gap not closed"
-    t1 = time.perf_counter()
-    soft_model = _build(sc, rn, tap_arr, soft=True, **opts)
-    build_s += time.perf_counter() - t1
-    soft_status, soft_s, soft_stats = _solve_model(soft_model, solver, exact)
+    soft_model, soft_status, soft_s, soft_b, soft_stats = _solve_model(
+        sc, rn, tap_arr, opts, True, exact, solver)
+    build_s += soft_b
     ok = soft_status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE)
     violations = _violations(soft_model, sc, rn) if ok else []
     if ok and not violations:
@@ -804,13 +951,14 @@ def _finish(model: _Model, sc: DayScenario, rn: RadialNetwork, taps: np.ndarray,
     res.relaxed_objective = stats.relaxed_objective
     res.ccp_iterations = stats.iterations
     res.exact = bool(stats.converged)
+    res.loss_weight = stats.loss_weight
     return res
 
 
 def solve_day(config: dict[str, Any], day: int, split: str = "test", horizon: int = 24,
               integer: bool = False, *, taps: Any = "regulated", soft: bool = False,
               exact: bool = True, voltage_buses: str = "microgrids",
-              env: Any = None) -> OracleResult:
+              voltage_margin: float | None = None, env: Any = None) -> OracleResult:
     """Optimal dispatch of ``config`` for ``day`` of ``split`` (perfect forecast).
 
     Args:
@@ -828,9 +976,13 @@ def solve_day(config: dict[str, Any], day: int, split: str = "test", horizon: in
         exact: tighten an inexact relaxation with the penalty convex-concave procedure
             (``False``: report the plain relaxation and its gap).
         voltage_buses: "microgrids" (the buses the env scores) or "all".
+        voltage_margin: pu taken off both voltage limits in the model. Default: half the
+            regulators' bandwidth when they are modelled, because the env's discrete
+            regulators leave their bus anywhere in ``v_set ± bandwidth/2`` while the model
+            holds it at ``v_set``; the margin keeps the replay inside the limits.
         env: an environment built from ``config`` for this split/horizon, to reuse.
     """
     env = env if env is not None else make_env(config, split, horizon)
     sc = scenario_from_env(env, day, horizon)
     return solve_scenario(sc, integer=integer, taps=taps, soft=soft, exact=exact,
-                          voltage_buses=voltage_buses)
+                          voltage_buses=voltage_buses, voltage_margin=voltage_margin)
