@@ -1,0 +1,83 @@
+"""Deploy NetworkedGridEnv with every microgrid controller in its own OS process.
+
+The environment side (:class:`~powergrid.distributed.runner.DistributedEnvHost`) runs
+the physics and the :class:`~heron.agents.proxy_agent.ProxyAgent`, the only holder of
+network state. Each controller runs ``python -m powergrid.distributed.agent_process``
+and talks to the host only through the message broker (Redis), exactly as a field
+controller would talk to a DSO's SCADA gateway. See docs/distributed.md.
+
+Step synchronisation protocol (all messages go to the recipient's inbox topic
+``agent.<id>.inbox``; the host speaks as the proxy, ``sender="proxy"``):
+
+========================  ==========================================================
+agent -> proxy            payload
+========================  ==========================================================
+``hello``                 ``{pid}``: the process is up (repeated until the proxy speaks)
+``state_request``         ``{owners, episode, step}``: asks for this tick's state
+``action``                ``{action, episode, step}``: the action for that tick
+========================  ==========================================================
+
+========================  ==========================================================
+proxy -> agent            payload
+========================  ==========================================================
+``welcome``               ``{}``: answer to ``hello``
+``tick``                  ``{episode, step, owners, action_low, action_high}``: act now
+``state_response``        ``{states, request_seq}``: answer to one ``state_request``
+``shutdown``              ``{reason}``: exit cleanly
+========================  ==========================================================
+
+A tick is self-contained (owners and action bounds included) so an agent process that
+restarts mid-episode can rejoin at the next tick. The host accepts exactly one action
+per agent per ``(episode, step)``: late, early and duplicate actions are dropped by their
+tag, which is what makes at-least-once delivery and re-sent ticks safe.
+
+This module stays import-light on purpose: agent processes import it first.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+HELLO = "hello"
+WELCOME = "welcome"
+TICK = "tick"
+SHUTDOWN = "shutdown"
+ACTION = "action"
+STATE_REQUEST = "state_request"
+STATE_RESPONSE = "state_response"
+
+__all__ = [
+    "ACTION",
+    "AgentProcess",
+    "AgentTimeoutError",
+    "DistributedEnvHost",
+    "EpisodeResult",
+    "HELLO",
+    "SHUTDOWN",
+    "STATE_REQUEST",
+    "STATE_RESPONSE",
+    "StepSyncProxy",
+    "TICK",
+    "WELCOME",
+    "launch_agents",
+]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from powergrid.distributed.runner import (
+        AgentProcess,
+        AgentTimeoutError,
+        DistributedEnvHost,
+        EpisodeResult,
+        StepSyncProxy,
+        launch_agents,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    # the host side pulls in the power-flow stack; load it only when asked for
+    if name in {"AgentProcess", "AgentTimeoutError", "DistributedEnvHost", "EpisodeResult",
+                "StepSyncProxy", "launch_agents"}:
+        from powergrid.distributed import runner
+
+        return getattr(runner, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

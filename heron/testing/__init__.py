@@ -1,0 +1,1 @@
+"""Test helpers shared by HERON's own suite and case studies (needs pytest)."""
