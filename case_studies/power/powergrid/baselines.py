@@ -29,16 +29,34 @@ class RuleBasedPolicy(Policy):
         if low_price >= high_price:
             raise ValueError("RuleBasedPolicy: low_price must be below high_price.")
         self.agent = grid_agent
+        self._names: list[str] | None = None
+        self._index: dict[str, int] = {}
         self.low_price = low_price
         self.high_price = high_price
 
-    def forward(self, observation: Any) -> np.ndarray:
+    def _measurements(self, observation: Any) -> tuple[float, float]:
+        """(price, renewable availability) from the observation when it has the right
+        layout (so delayed observations really delay the controller), else from state."""
         agent = self.agent
+        if self._names is None:
+            self._names = agent.observation_names()
+            self._index = {n: i for i, n in enumerate(self._names)}
+        obs = None if observation is None else np.asarray(observation).ravel()
+        if obs is not None and obs.size == len(self._names):
+            idx = self._index
+            price = float(obs[idx["exchange.price"]])
+            load = float(obs[idx["exchange.total_load_MW"]])
+            renewable = sum(float(obs[i]) for n, i in idx.items()
+                            if n.endswith(".availability.p_available_MW"))
+            return price, max(0.0, load - renewable)
         ex = agent.state.exchange
-        price = ex.price
         renewable = sum(d.available_power for d in agent.devices.values()
                         if isinstance(d, RenewableGenerator) or hasattr(d, "available_power"))
-        net_load = max(0.0, ex.total_load_MW - renewable)
+        return ex.price, max(0.0, ex.total_load_MW - renewable)
+
+    def forward(self, observation: Any) -> np.ndarray:
+        agent = self.agent
+        price, net_load = self._measurements(observation)
         parts = []
         for dev in agent.devices.values():
             dim = dev.get_action_space().shape[0]

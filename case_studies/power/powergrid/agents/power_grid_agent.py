@@ -371,6 +371,12 @@ class PowerGridAgent(CoordinatorAgent):
             return protocol_space()
         return flatten_box_spaces({d: dev.get_action_space() for d, dev in self.devices.items()})
 
+    def observation_names(self) -> list[str]:
+        """One label per entry of :meth:`observe` (``'ess1.storage.soc'``, ``'exchange.price'`` ...)."""
+        names = [f"{d}.{n}" for d, dev in self.devices.items()
+                 for n in dev.state.names("upper_level")]
+        return names + self.state.names("owner")
+
     def bus_names(self) -> list[str]:
         return self._net.bus.name.loc[self._bus_idx].astype(str).tolist()
 

@@ -15,6 +15,7 @@ CASE_DIR = Path(__file__).resolve().parents[2]
     ("02_multi_microgrid_p2p.py", "energy traded peer-to-peer"),
     ("03_price_coordination.py", "correlation of gen1 output with price"),
     ("04_custom_device.py", "wind energy delivered"),
+    ("06_distributed_mode.py", "Redis with delays"),
     ("07_custom_protocol.py", "level +1.0"),
 ])
 def test_example_runs(script, expect, tmp_path):
