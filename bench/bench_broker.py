@@ -33,14 +33,14 @@ def round_trip(broker, n: int) -> dict[str, float]:
     topic = f"bench.rt.{time.time_ns()}"
     broker.subscribe(topic, "c")
     lat = []
-    for i in range(n):
+    for _ in range(n):
         t0 = time.perf_counter()
         broker.publish(Message(sender="s", topic=topic, type="x", payload=PAYLOAD))
         msgs = broker.consume(topic, "c", max_messages=1, timeout_s=1.0)
         broker.ack(topic, "c", [m.seq for m in msgs])
         lat.append(time.perf_counter() - t0)
     t0 = time.perf_counter()
-    for i in range(n):
+    for _ in range(n):
         broker.publish(Message(sender="s", topic=topic, type="x", payload=PAYLOAD))
     got = 0
     while got < n:

@@ -28,6 +28,12 @@ DEFAULT_SETUP = "ieee34_ieee13"
 #: natural cycle of load, solar and price, and short episodes give PPO many episode
 #: boundaries (and a fresh random day) per batch.
 TRAIN_EPISODE_STEPS = 24
+#: Safety penalty ($ per pu of violation) the env uses while *training*. The setups'
+#: ``penalty: 10`` makes a 0.02 pu overvoltage cost $0.2 against ~$30 per hour of
+#: export revenue, so PPO learns to ignore voltage limits; at this weight the same
+#: violation costs more than the reactive-power set-point that avoids it. Evaluation
+#: reports cost and violations separately, whatever the penalty.
+TRAIN_SAFETY_PENALTY = 500.0
 #: ``--test`` shortens episodes so three tiny iterations still finish episodes.
 TEST_ENV_OVERRIDES: dict[str, Any] = {"max_episode_steps": TRAIN_EPISODE_STEPS}
 #: Hyper-parameters that learn on this domain (see docs/training_results.md for the
@@ -60,6 +66,7 @@ def env_config_for(cfg: TrainConfig) -> dict[str, Any]:
     env_config["train"] = True
     env_config["share_reward"] = bool(cfg.share_reward)
     env_config["max_episode_steps"] = TRAIN_EPISODE_STEPS
+    env_config["penalty"] = max(float(env_config.get("penalty", 0.0)), TRAIN_SAFETY_PENALTY)
     if cfg.protocol is not None:
         # Fail now, not after Ray started and the first env was built.
         from heron.protocols.registry import PROTOCOL_REGISTRY
