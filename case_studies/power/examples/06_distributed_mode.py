@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
         if args.checkpoint:
             from heron.training.evaluate import load_policies
 
-            return load_policies(args.checkpoint, env)
+            return load_policies(args.checkpoint)
         return make_policies(env, "rule")
 
     results = {}

@@ -98,7 +98,7 @@ def simulate(setup: str, policy: str, checkpoint: str | None, days: int, seed: i
     if checkpoint:
         from heron.training.evaluate import load_policies
 
-        policies, label = load_policies(checkpoint, env), "checkpoint"
+        policies, label = load_policies(checkpoint), "checkpoint"
     else:
         policies, label = make_policies(env, policy, seed=seed), policy
     run = _run_dir(out, "simulate")

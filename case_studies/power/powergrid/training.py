@@ -33,7 +33,7 @@ TRAIN_EPISODE_STEPS = 24
 #: export revenue, so PPO learns to ignore voltage limits; at this weight the same
 #: violation costs more than the reactive-power set-point that avoids it. Evaluation
 #: reports cost and violations separately, whatever the penalty.
-TRAIN_SAFETY_PENALTY = 500.0
+TRAIN_SAFETY_PENALTY = 1000.0
 #: ``--test`` shortens episodes so three tiny iterations still finish episodes.
 TEST_ENV_OVERRIDES: dict[str, Any] = {"max_episode_steps": TRAIN_EPISODE_STEPS}
 #: Hyper-parameters that learn on this domain (see docs/training_results.md for the

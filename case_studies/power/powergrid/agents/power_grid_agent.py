@@ -345,6 +345,12 @@ class PowerGridAgent(CoordinatorAgent):
             self.cost += float(dev.cost)
             self.safety += float(dev.safety)
         self.grid_cost = 0.0
+        if not self.converged:
+            # no valid flow: bill the power balance (losses unknown) rather than the
+            # previous hour's import
+            gen = sum(dev.injection()[0] for dev in self.devices.values())
+            self.state.exchange.p_import_MW = float(
+                self.grid_model.load_p[self._load_rows].sum() - gen)
         if self.include_grid_cost:
             self.grid_cost = energy_cost(self.state.exchange.p_import_MW, self.price, self.dt,
                                          self.sell_price_ratio)

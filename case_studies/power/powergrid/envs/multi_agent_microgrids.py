@@ -5,7 +5,8 @@ Architecture (default setup ``ieee34_ieee13``)::
     DSO  IEEE 34-bus feeder, 24.9 kV  (GridSystemAgent, scripted loads)
     ├── MG1  IEEE 13-bus, 4.16 kV, via a PCC transformer at "DSO Bus 850"
     ├── MG2  IEEE 13-bus at "DSO Bus 860"
-    └── MG3  IEEE 13-bus at "DSO Bus 890"
+    └── MG3  IEEE 13-bus at "DSO Bus 848" (the guide's 890 sits behind an
+             overloaded 500 kVA transformer; see the setup's config.yml)
 
 Microgrids are connected through point-of-common-coupling transformers rather than
 fused onto the feeder bus as the guide's sketch did: fusing a 4.16 kV bus into a
@@ -78,9 +79,9 @@ class MultiAgentMicrogrids(NetworkedGridEnv):
             # the agent's action is one normalised price signal in [-1, 1] -> [0, 100] $/MWh
             return PriceSignalProtocol(price_min=0.0, price_max=100.0, normalized=True)
         if name not in PROTOCOL_REGISTRY:
-            raise ConfigError(f"Unknown protocol {name!r}; choose one of "
-                              f"{sorted([*PROTOCOL_REGISTRY, 'p2p'])} or register your own "
-                              "with heron.protocols.registry.register_protocol.")
+            valid = sorted({*PROTOCOL_REGISTRY, "p2p"} - {"consensus"})
+            raise ConfigError(f"Unknown protocol {name!r}; choose one of {valid} or register "
+                              "your own with heron.protocols.registry.register_protocol.")
         if name == "consensus":
             raise ConfigError("protocol 'consensus' is a horizontal averaging protocol; it "
                               "cannot dispatch devices. Use setpoint, price_signal or p2p.")

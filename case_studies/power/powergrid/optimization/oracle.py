@@ -2,39 +2,53 @@
 
 Why an oracle: RL and rule-based controllers are only meaningful against the best
 achievable cost. With the whole day's loads, prices and renewable availability
-known in advance, a convex optimal power flow over the 24 hours gives that bound
-(up to the relaxation, which is checked and reported).
+known in advance, a convex optimal power flow over the 24 hours gives that
+reference, and its setpoints can be replayed through the environment to check it.
 
-Model (one convex program over the horizon, solved by Clarabel through cvxpy):
+Model (one convex program over the horizon, Clarabel through cvxpy):
 
 * Network: DistFlow branch-flow model with the second-order-cone relaxation on the
   radial net of the environment (see :mod:`.network`): per branch ``P, Q, l``, per
   bus ``w = |V|²``; lines and transformers in per unit with the off-nominal tap
   ratio in the voltage-drop equation, line charging and bus shunts included.
-* Transformer taps are *fixed* per hour. By default (``taps="replay"``) they start
-  at the positions the environment's regulators hold after ``reset`` for the day,
-  the dispatch is solved, replayed through the environment, and re-solved with the
-  tap positions the regulators actually settled to each hour, until those agree
-  (at most ``tap_rounds`` solves). ``taps="initial"`` keeps the post-reset
-  positions for the whole day; an array gives them explicitly ``(T, n_trafo)``.
-  RL-controlled transformers (``Transformer`` devices) are held at ``init_tap``.
+* Taps (``taps="regulated"``, default): the environment's automatic step-voltage
+  regulators (:mod:`powergrid.envs.regulators`) are modelled as ideal continuous
+  regulators: their ratio is a variable within the tap range and their LV bus is
+  held at ``v_set`` (a deviation is allowed, at a large penalty, only where the tap
+  range cannot reach it). Every other transformer keeps the tap it has after the
+  environment's reset for the day (RL ``Transformer`` devices: ``init_tap``).
+  The env's real regulators are discrete and only move when their bus leaves
+  ``v_set ± bandwidth/2``, so voltage limits get a margin of ``bandwidth/2`` by
+  default. ``taps="initial"`` fixes every tap at its post-reset position instead;
+  an array fixes them per hour.
 * Limits: ``|V|²`` in ``[v_min², v_max²]`` at every bus of every microgrid (the
   buses whose voltages the environment scores; ``voltage_buses="all"`` adds the
-  DSO feeder), ``l <= I_max²`` on every rated line. Both are hard; if the hard
-  problem is infeasible it is re-solved with penalised slacks and the violated
-  constraints are named (``OracleResult.violations``).
+  DSO feeder), ``l <= I_max²`` on every rated line. They are hard; if the hard
+  problem is infeasible it is re-solved with penalised slacks (voltage, line
+  current, shed load) and the violated constraints are named
+  (``OracleResult.violations``).
 * Devices, exactly as the environment prices them: generators ``a P² + b P + c`` with
   P/Q limits and the capability circle ``P² + Q² <= S²``; batteries with separate
   ``p_ch, p_dis >= 0``, efficiencies, SOC limits and throughput degradation cost;
-  renewables up to the available power, curtailment priced per MWh; the terminal
+  renewables up to the available power, curtailment priced per MWh. The terminal
   SOC is free because the environment's cost does not value stored energy.
 * Objective: the sum over microgrids of the environment's ``agent.cost``: device
   costs plus ``price x import`` at each microgrid's metering point (the PCC
   transformer's HV side, as ``PowerGridAgent._import_mw``); export is credited at
   ``sell_price_ratio x price``. The DSO's feeder-head import is nobody's cost.
 
-``integer=True`` adds one binary per battery and hour forbidding simultaneous
-charge and discharge; that needs a mixed-integer SOCP solver (SCIP via PySCIPOpt).
+Making the relaxation replayable (see :func:`_solve_model`): because the DSO's
+feeder losses cost no microgrid anything, the plain relaxation "spends" fictitious
+feeder losses wherever a voltage limit binds, and its optimum cannot be reproduced
+by a power flow. The solver therefore (1) solves the plain relaxation, whose
+objective is kept as ``relaxed_objective`` (a lower bound for the model), (2) if
+the cone is not tight, re-solves with a small share (``LOSS_WEIGHTS``) of the
+priced feeder losses added to the objective, which makes it exact in practice at a
+cost within about 1 % of the bound, (3) falls back to the penalty convex-concave
+procedure if it still is not, and (4) fixes the direction of batteries that charge
+and discharge at once (an energy-burning trick the environment's battery cannot
+play). ``integer=True`` instead takes the battery directions from a mixed-integer
+SOCP (SCIP via PySCIPOpt), which is much slower.
 """
 
 from __future__ import annotations
@@ -87,14 +101,18 @@ CCP_DV_TOL = 1e-5
 ESS_TOL = 1e-4
 ESS_FIX_ROUNDS = 3
 
-#: solver settings: Clarabel's defaults (1e-8) are tighter than the data (hourly
-#: profiles, MW to three decimals) deserve and cost iterations in every CCP step
+#: solver settings. Clarabel: defaults (1e-8) are tighter than the data (hourly
+#: profiles, MW to three decimals) deserve. SCIP (MISOCP, integer=True): a time
+#: limit and a 0.1 % gap, as its branch-and-bound over 24 h of second-order cones can
+#: otherwise run for a very long time (change SOLVER_OPTIONS["SCIP"], not the constant)
+MISOCP_TIME_LIMIT_S = 120.0
 SOLVER_OPTIONS: dict[str, dict[str, Any]] = {
     "CLARABEL": {"tol_gap_abs": 1e-6, "tol_gap_rel": 1e-6, "tol_feas": 1e-7},
+    "SCIP": {"scip_params": {"limits/time": MISOCP_TIME_LIMIT_S, "limits/gap": 1e-3}},
 }
 
 #: shares of the priced feeder losses tried, in turn, to make the relaxation exact
-#: (see _solve_model); small enough that the dispatch stays within ~0.1 % of the
+#: (see _solve_model); small enough that the dispatch stays within about 1 % of the
 #: relaxed bound on the shipped setups
 LOSS_WEIGHTS = (0.1, 0.3, 1.0)
 
@@ -139,11 +157,15 @@ class OracleResult:
     violations: list[str] = field(default_factory=list)
     max_simultaneous_MW: float = 0.0
     bus_names: list[str] = field(default_factory=list)
-    #: objective of the plain SOC relaxation (a lower bound for the fixed-tap model)
+    #: objective of the plain SOC relaxation: a lower bound for this model (its taps,
+    #: regulator set points and voltage margin), so ``objective - relaxed_objective``
+    #: bounds how far the reported dispatch can be from the model's optimum
     relaxed_objective: float = float("nan")
     ccp_iterations: int = 0
     #: share of the priced feeder losses added to make the relaxation exact (0: none)
     loss_weight: float = 0.0
+    #: part of solve_time_s spent inside the solver (the rest: cvxpy compiling)
+    solver_time_s: float = 0.0
     #: the cone holds with equality at the solution (within the CCP tolerances)
     exact: bool = True
 
@@ -535,7 +557,13 @@ def _pick_solver(integer: bool) -> str:
         "max_simultaneous_MW).")
 
 
-def _solve(model: _Model, solver: str, loss_weight: float = 0.0) -> tuple[str, float]:
+def _solver_seconds(problem: cp.Problem) -> float:
+    stats = problem.solver_stats
+    return float(stats.solve_time) if stats is not None and stats.solve_time else 0.0
+
+
+def _solve(model: _Model, solver: str, loss_weight: float = 0.0,
+           stats: _CCPStats | None = None) -> tuple[str, float]:
     """Solve the relaxation; ``loss_weight`` > 0 adds that share of the priced feeder losses."""
     t0 = time.perf_counter()
     problem = model.problem
@@ -547,6 +575,8 @@ def _solve(model: _Model, solver: str, loss_weight: float = 0.0) -> tuple[str, f
     except cp.error.SolverError as exc:
         log.warning("solver %s failed: %s", solver, exc)
         return "solver_error", time.perf_counter() - t0
+    if stats is not None:
+        stats.solver_s += _solver_seconds(problem)
     return str(problem.status), time.perf_counter() - t0
 
 
@@ -560,6 +590,7 @@ class _CCPStats:
     tau: float = CCP_TAU0
     direction_rounds: int = 0
     loss_weight: float = 0.0
+    solver_s: float = 0.0  # inside the solver (the rest of a solve is cvxpy compiling)
 
 
 def _gap_measures(model: _Model) -> tuple[float, float]:
@@ -622,6 +653,7 @@ def _ccp(model: _Model, solver: str, stats: _CCPStats, *, max_iter: int = CCP_MA
         finally:
             stats.seconds += time.perf_counter() - t0
             stats.iterations += 1
+        stats.solver_s += _solver_seconds(prob)
         status = str(prob.status)
         if status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
             break
@@ -819,9 +851,16 @@ def _simultaneous(model: _Model) -> dict[tuple[str, str], np.ndarray]:
 def _solve_model(sc: DayScenario, rn: RadialNetwork, taps: np.ndarray, opts: dict[str, Any],
                  soft: bool, exact: bool, solver: str
                  ) -> tuple[_Model, str, float, float, _CCPStats]:
-    """Relaxed solve, then make it replayable: exact cone (CCP), no battery dumping.
+    """Relaxed solve, then make it replayable: a tight cone and no battery dumping.
 
     Returns (model, status, solve seconds, build seconds, stats).
+
+    Why the loss weight: a relaxation is exact when the objective strictly increases
+    with every branch's losses. Microgrids pay for their own losses through the PCC
+    import, but feeder losses are free, so the relaxed optimum inflates them to move
+    voltages. Charging a share ``w`` of the feeder losses at the energy price
+    restores the monotonicity; ``w`` is raised through ``LOSS_WEIGHTS`` until the cone
+    is tight, and only then the slower CCP (:func:`_ccp`) takes over.
 
     Why the battery step: with separate ``p_ch`` and ``p_dis`` the convex model may
     charge and discharge at once, burning energy in the efficiencies. That is the
@@ -835,8 +874,8 @@ def _solve_model(sc: DayScenario, rn: RadialNetwork, taps: np.ndarray, opts: dic
     t0 = time.perf_counter()
     model = _build(sc, rn, taps, soft=soft, **opts)
     build_s = time.perf_counter() - t0
-    status, seconds = _solve(model, solver)
     stats = _CCPStats()
+    status, seconds = _solve(model, solver, stats=stats)
     if status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
         return model, status, seconds, build_s, stats
     stats.relaxed_objective = float(model.cost_expr.value)
@@ -845,13 +884,14 @@ def _solve_model(sc: DayScenario, rn: RadialNetwork, taps: np.ndarray, opts: dic
         fixes = _directions(model, ESS_TOL)
         # continue with the directions fixed: a continuous model again (CCP needs it)
         opts = {**opts, "integer": False}
-        model, status, s, b = _rebuild(model, sc, rn, taps, soft, opts, fixes, solver)
+        model, status, s, b = _rebuild(model, sc, rn, taps, soft, opts, fixes, solver,
+                                       stats=stats)
         seconds += s
         build_s += b
     weight = 0.0
     if exact and model.feeder_loss is not None and not _is_exact(model):
         for weight in LOSS_WEIGHTS:
-            status, s = _solve(model, solver, weight)
+            status, s = _solve(model, solver, weight, stats)
             seconds += s
             if status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) or _is_exact(model):
                 break
@@ -873,7 +913,7 @@ def _solve_model(sc: DayScenario, rn: RadialNetwork, taps: np.ndarray, opts: dic
             fix[hours] = np.where(direction[key][hours] > 0, 1, -1)
         stats.direction_rounds += 1
         model, status, s, b = _rebuild(model, sc, rn, taps, soft, opts, fixes, solver,
-                                       loss_weight=stats.loss_weight)
+                                       loss_weight=stats.loss_weight, stats=stats)
         seconds += s
         build_s += b
         if exact and status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
@@ -885,12 +925,13 @@ def _solve_model(sc: DayScenario, rn: RadialNetwork, taps: np.ndarray, opts: dic
 
 def _rebuild(old: _Model, sc: DayScenario, rn: RadialNetwork, taps: np.ndarray, soft: bool,
              opts: dict[str, Any], fixes: dict[tuple[str, str], np.ndarray], solver: str,
-             loss_weight: float = 0.0) -> tuple[_Model, str, float, float]:
+             loss_weight: float = 0.0, stats: _CCPStats | None = None
+             ) -> tuple[_Model, str, float, float]:
     """A new model with battery directions fixed, solved (relaxation, ``loss_weight``)."""
     t0 = time.perf_counter()
     model = _build(sc, rn, taps, soft=soft, **{**opts, "ess_fix": fixes})
     build_s = time.perf_counter() - t0
-    status, seconds = _solve(model, solver, loss_weight)
+    status, seconds = _solve(model, solver, loss_weight, stats)
     if status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) and not _is_exact(model):
         # the relaxation drifted: continue the CCP from where the last model was
         for name in ("P", "Q", "L", "W", "Ureg"):
@@ -933,6 +974,7 @@ def solve_scenario(sc: DayScenario, *, integer: bool = False, taps: Any = "regul
     soft_model, soft_status, soft_s, soft_b, soft_stats = _solve_model(
         sc, rn, tap_arr, opts, True, exact, solver)
     build_s += soft_b
+    soft_stats.solver_s += stats.solver_s
     ok = soft_status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE)
     violations = _violations(soft_model, sc, rn) if ok else []
     if ok and not violations:
@@ -952,6 +994,7 @@ def _finish(model: _Model, sc: DayScenario, rn: RadialNetwork, taps: np.ndarray,
     res.ccp_iterations = stats.iterations
     res.exact = bool(stats.converged)
     res.loss_weight = stats.loss_weight
+    res.solver_time_s = stats.solver_s
     return res
 
 

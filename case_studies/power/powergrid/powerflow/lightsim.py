@@ -198,7 +198,9 @@ class LightSimSolver(PowerFlowSolver):
                     max_iteration=max(self.max_iter, 30),
                     tolerance_mva=self.tol,
                     voltage_depend_loads=False,
-                    **RUNPP_OPTIONS,
+                    # one-off compile: numba's JIT warm-up (seconds per process) would
+                    # cost far more than the pure-Python solve it speeds up
+                    **{**RUNPP_OPTIONS, "numba": False},
                 )
                 compiled_converged = True
             except LoadflowNotConverged:
