@@ -280,14 +280,24 @@ class RadialNetwork:
 
 
 def _internal_case(work: Any) -> dict:
-    """pandapower's internal case of ``work`` (built, not solved), as runpp would build it."""
-    from pandapower.converter.pypower.to_ppc import to_ppc
+    """pandapower's full internal case of ``work`` (built, not solved), as runpp builds it.
 
+    The full case (every branch, out-of-service ones with status 0, all columns) is
+    the first product of pandapower's converter; ``to_ppc`` would return the reduced
+    one, whose rows no longer follow the element tables.
+    """
+    from pandapower.auxiliary import _add_ppc_options
+    from pandapower.pd2ppc import _pd2ppc
+
+    work["_options"] = {}
+    _add_ppc_options(work, calculate_voltage_angles=True, trafo_model="t",
+                     check_connectivity=True, mode="pf", switch_rx_ratio=2,
+                     enforce_p_lims=False, enforce_q_lims=False, recycle=None,
+                     voltage_depend_loads=False, init_vm_pu="flat", init_va_degree="flat")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        to_ppc(work, calculate_voltage_angles=True, trafo_model="t", init="flat",
-               check_connectivity=True, mode="pf")
-    return work._ppc
+        ppc, _ = _pd2ppc(work)
+    return ppc
 
 
 def _name(net: Any, bus_lookup: np.ndarray, ppc_bus: int) -> str:

@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,12 +81,16 @@ LINE_PENALTY = 1e4
 #: $ per pu² (of |V|², per hour) that a regulated bus is away from the regulators' set
 #: point; only paid where the tap range cannot reach it
 REGULATOR_PENALTY = 1e6
+#: branches below this impedance (pu) count as ideal; $ per pu² of squared current per
+#: hour through them and through modelled regulators (a tie-breaker, see _build)
+IDEAL_Z_PU = 1e-4
+IDEAL_CURRENT_COST = 1e-2
 #: $ per MWh of load shed in the penalised re-solve (a value of lost load)
 SHED_PENALTY = 1e4
 #: slack above this counts as a violated constraint
 SLACK_TOL = 1e-6
-#: branches carrying less than this u*l (pu²) are ignored by the relative SOC gap
-GAP_FLOOR = 1e-8
+#: floor of the scale that normalises the cone gap (pu²)
+GAP_FLOOR = 1e-9
 
 #: penalty convex-concave procedure (see _ccp): initial weight of sigma ($ per pu² of
 #: current² per hour), its growth per iteration and cap, iteration limit, and when the
@@ -117,6 +122,7 @@ SOLVER_OPTIONS: dict[str, dict[str, Any]] = {
 LOSS_WEIGHTS = (0.1, 0.3, 1.0)
 
 MISOCP_SOLVERS = ("SCIP", "GUROBI", "MOSEK", "XPRESS", "CPLEX")
+CONTINUOUS_SOLVER = "CLARABEL"
 
 
 class SolverUnavailableError(RuntimeError):
@@ -166,7 +172,8 @@ class OracleResult:
     loss_weight: float = 0.0
     #: part of solve_time_s spent inside the solver (the rest: cvxpy compiling)
     solver_time_s: float = 0.0
-    #: the cone holds with equality at the solution (within the CCP tolerances)
+    #: the cone holds with equality where it matters (excess losses <= CCP_LOSS_TOL MW,
+    #: |V|² error <= CCP_DV_TOL): the setpoints satisfy the exact DistFlow equations
     exact: bool = True
 
     @property
@@ -248,7 +255,11 @@ class _Regulator:
 
 
 def _regulators(sc: DayScenario, rn: RadialNetwork, taps: np.ndarray) -> list[_Regulator]:
-    """Model data of the env's automatic regulators (ratio range, regulated bus)."""
+    """Model data of the env's automatic regulators (ratio range, regulated bus).
+
+    Only regulators whose tapped side faces the slack are modelled with a free ratio
+    (all the feeders' regulators do); any other keeps its fixed tap.
+    """
     net = sc.net
     branch_of_trafo = {int(rn.element[j]): j for j in range(rn.n_branch) if rn.kind[j] == "trafo"}
     regs = [(t, branch_of_trafo[t]) for t in sc.regulators if t in branch_of_trafo]
@@ -277,9 +288,41 @@ def _regulators(sc: DayScenario, rn: RadialNetwork, taps: np.ndarray) -> list[_R
     return out
 
 
+def _unpaid_branches(sc: DayScenario, rn: RadialNetwork) -> np.ndarray:
+    """Branches whose losses appear in no microgrid's cost, as the env meters imports.
+
+    PCC-transformer metering charges a microgrid every loss behind its PCC (its
+    zone); an own ext_grid charges everything; the power-balance fallback only the
+    zone's own lines (``PowerGridAgent._import_mw``), not its transformers.
+    """
+    paid = np.zeros(rn.n_branch, dtype=bool)
+    line_rows = {int(e): j for j, (k, e) in enumerate(zip(rn.kind, rn.element, strict=True))
+                 if k == "line"}
+    for ag in sc.agents:
+        kind, idx = ag.import_meter
+        if kind == "ext_grid":
+            paid[:] = True
+        elif kind == "pcc_trafo":
+            zone = {rn.bus_of_pp[int(b)] for b in ag.pp_buses if int(b) in rn.bus_of_pp}
+            paid |= np.isin(rn.recv, list(zone))
+            paid |= (np.asarray(rn.kind) == "trafo") & (rn.element == idx)
+        else:
+            for ln in ag.pp_lines:
+                if int(ln) in line_rows:
+                    paid[line_rows[int(ln)]] = True
+    return ~paid
+
+
 def _build(sc: DayScenario, rn: RadialNetwork, taps: np.ndarray, *, soft: bool,
            integer: bool, voltage_buses: str, regulated: bool = True,
-           voltage_margin: float = 0.0, ess_fix: dict[tuple[str, str], np.ndarray] | None = None) -> _Model:
+           voltage_margin: float = 0.0,
+           ess_fix: dict[tuple[str, str], np.ndarray] | None = None) -> _Model:
+    """The cvxpy model of one day (see the module docstring for the formulation).
+
+    Everything is vectorised over (hour, branch) / (hour, bus) matrices with sparse
+    incidence matrices, so that building a 24-hour model takes tens of milliseconds
+    and cvxpy's compilation, not Python loops, dominates the set-up time.
+    """
     net = sc.net
     T, dt = sc.horizon, sc.dt
     nE, nB = rn.n_branch, rn.n_bus
@@ -324,6 +367,14 @@ def _build(sc: DayScenario, rn: RadialNetwork, taps: np.ndarray, *, soft: bool,
         Ureg = None
         U = cp.multiply(a_s, Ws)  # |V|² behind the tap at the sending end
     Wcr = cp.multiply(a_c, Wc)
+    # through a near-ideal branch (switch, stiff transformer, regulator with a free
+    # ratio) l barely enters any equation and is otherwise undetermined: a token cost
+    # pins it to (P²+Q²)/u so that the reported cone gap means something
+    ideal = np.flatnonzero(np.hypot(r, x).max(axis=0) < IDEAL_Z_PU)
+    if regs:
+        ideal = np.union1d(ideal, [rg.branch for rg in regs]).astype(int)
+    if ideal.size:
+        reg_penalty = reg_penalty + IDEAL_CURRENT_COST * cp.sum(L[:, ideal])
     # SOC relaxation of P² + Q² = u l:  ||(2P, 2Q, l - u)|| <= l + u
     cons.append(cp.SOC(cp.vec(L + U, order="C"),
                        cp.vstack([cp.vec(2 * P, order="C"), cp.vec(2 * Q, order="C"),
@@ -521,16 +572,11 @@ def _build(sc: DayScenario, rn: RadialNetwork, taps: np.ndarray, *, soft: bool,
     objective = cost_expr + penalty if soft else cost_expr
     objective = objective + reg_penalty
     problem = cp.Problem(cp.Minimize(objective), cons)
-    # losses on branches outside every microgrid, priced: nobody pays for them in
-    # the env, which is what lets the relaxation inflate them (see _solve_model)
-    in_mg = np.zeros(nB, dtype=bool)
-    for ag in sc.agents:
-        for pb in ag.pp_buses:
-            if int(pb) in rn.bus_of_pp:
-                in_mg[rn.bus_of_pp[int(pb)]] = True
-    feeder = ~in_mg[rn.recv]
-    feeder_loss = (cp.sum(cp.multiply(r[:, feeder] * sc.price[:, None] * dt * rn.base_mva,
-                                      L[:, feeder])) if feeder.any() else None)
+    # priced losses of the branches no microgrid pays for: the env's import metering
+    # leaves them out, which is what lets the relaxation inflate them (_solve_model)
+    unpaid = _unpaid_branches(sc, rn)
+    feeder_loss = (cp.sum(cp.multiply(r[:, unpaid] * sc.price[:, None] * dt * rn.base_mva,
+                                      L[:, unpaid])) if unpaid.any() else None)
     return _Model(problem=problem, cost_expr=cost_expr,
                   penalty_expr=penalty if soft else None, agent_cost=agent_cost,
                   imports=imports, P=P, Q=Q, L=L, W=W, U=U, dev_p=dev_p, dev_q=dev_q,
@@ -542,10 +588,10 @@ def _build(sc: DayScenario, rn: RadialNetwork, taps: np.ndarray, *, soft: bool,
 # ======================================================================== solving
 def _pick_solver(integer: bool) -> str:
     installed = set(cp.installed_solvers())
+    if CONTINUOUS_SOLVER not in installed:  # needed in both modes (see _solve_model)
+        raise SolverUnavailableError("Clarabel is not installed: pip install 'clarabel>=0.7'.")
     if not integer:
-        if "CLARABEL" not in installed:
-            raise SolverUnavailableError("Clarabel is not installed: pip install 'clarabel>=0.7'.")
-        return "CLARABEL"
+        return CONTINUOUS_SOLVER
     for name in MISOCP_SOLVERS:
         if name in installed:
             return name
@@ -571,7 +617,9 @@ def _solve(model: _Model, solver: str, loss_weight: float = 0.0,
         problem = cp.Problem(cp.Minimize(model.objective + loss_weight * model.feeder_loss),
                              model.constraints)
     try:
-        problem.solve(solver=solver, verbose=False, **SOLVER_OPTIONS.get(solver, {}))
+        with warnings.catch_warnings():  # the status says it (optimal_inaccurate)
+            warnings.filterwarnings("ignore", message="Solution may be inaccurate")
+            problem.solve(solver=solver, verbose=False, **SOLVER_OPTIONS.get(solver, {}))
     except cp.error.SolverError as exc:
         log.warning("solver %s failed: %s", solver, exc)
         return "solver_error", time.perf_counter() - t0
@@ -645,7 +693,9 @@ def _ccp(model: _Model, solver: str, stats: _CCPStats, *, max_iter: int = CCP_MA
                           [*model.constraints, model.L <= lin + sigma])
         t0 = time.perf_counter()
         try:
-            prob.solve(solver=solver, verbose=False, **SOLVER_OPTIONS.get(solver, {}))
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Solution may be inaccurate")
+                prob.solve(solver=solver, verbose=False, **SOLVER_OPTIONS.get(solver, {}))
         except cp.error.SolverError as exc:
             log.warning("CCP iteration %d: solver %s failed: %s", k, solver, exc)
             status = "solver_error"
@@ -689,20 +739,20 @@ def _violations(model: _Model, sc: DayScenario, rn: RadialNetwork,
 def _soc_gap(model: _Model) -> dict[str, float]:
     """How far the cone is from equality at the solution: u*l - (P² + Q²).
 
-    ``max_abs`` in pu² (MVA² on the net's base), ``max_rel`` relative to ``u*l`` among
-    branches carrying more than GAP_FLOOR, and, weighted by impedance (the physically
-    meaningful part, see :func:`_gap_measures`), ``excess_loss_MW`` and ``dv_pu2``.
+    ``max_abs`` in pu² (MVA² on the net's base); ``max_rel`` is that normalised by the
+    largest ``u*l`` of the day (the network's scale: a per-branch ratio is 0/0 noise on
+    idle branches); weighted by impedance (the physically meaningful part, see
+    :func:`_gap_measures`): ``excess_loss_MW`` and ``dv_pu2``.
     """
     P, Q, L = model.P.value, model.Q.value, model.L.value
     if P is None:
         return {"max_abs": float("nan"), "max_rel": float("nan"),
                 "excess_loss_MW": float("nan"), "dv_pu2": float("nan")}
     ul = np.asarray(model.U.value) * L
-    gap = ul - (P ** 2 + Q ** 2)
-    big = ul > GAP_FLOOR
-    rel = float(np.max(gap[big] / ul[big])) if big.any() else 0.0
+    gap = np.maximum(ul - (P ** 2 + Q ** 2), 0.0)
+    scale = max(float(ul.max()), GAP_FLOOR)
     exl, dv = _gap_measures(model)
-    return {"max_abs": float(np.max(np.abs(gap))), "max_rel": max(rel, 0.0),
+    return {"max_abs": float(gap.max()), "max_rel": float(gap.max()) / scale,
             "excess_loss_MW": exl, "dv_pu2": dv}
 
 
@@ -871,23 +921,34 @@ def _solve_model(sc: DayScenario, rn: RadialNetwork, taps: np.ndarray, opts: dic
     Fixing directions restricts the model, so the result stays a feasible point.
     """
     integer = opts["integer"]
+    opts = {**opts, "integer": False}
     t0 = time.perf_counter()
     model = _build(sc, rn, taps, soft=soft, **opts)
     build_s = time.perf_counter() - t0
     stats = _CCPStats()
-    status, seconds = _solve(model, solver, stats=stats)
+    # the plain continuous relaxation: its objective bounds every later stage (and the
+    # MISOCP) from below
+    status, seconds = _solve(model, CONTINUOUS_SOLVER, stats=stats)
     if status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
         return model, status, seconds, build_s, stats
     stats.relaxed_objective = float(model.cost_expr.value)
     fixes: dict[tuple[str, str], np.ndarray] = {}
     if integer and model.ess:
-        fixes = _directions(model, ESS_TOL)
-        # continue with the directions fixed: a continuous model again (CCP needs it)
-        opts = {**opts, "integer": False}
-        model, status, s, b = _rebuild(model, sc, rn, taps, soft, opts, fixes, solver,
-                                       stats=stats)
+        t0 = time.perf_counter()
+        mip = _build(sc, rn, taps, soft=soft, **{**opts, "integer": True})
+        build_s += time.perf_counter() - t0
+        mip_status, s = _solve(mip, solver, stats=stats)
+        seconds += s
+        if mip_status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
+            return mip, mip_status, seconds, build_s, stats
+        # continue with the binaries' directions fixed, as a continuous model (CCP needs
+        # one); the MISOCP itself is still a relaxation of the cone
+        fixes = _directions(mip, ESS_TOL)
+        model, status, s, b = _rebuild(model, sc, rn, taps, soft, opts, fixes,
+                                       CONTINUOUS_SOLVER, stats=stats)
         seconds += s
         build_s += b
+    solver = CONTINUOUS_SOLVER  # every later stage is a continuous SOCP
     weight = 0.0
     if exact and model.feeder_loss is not None and not _is_exact(model):
         for weight in LOSS_WEIGHTS:
@@ -947,6 +1008,8 @@ def solve_scenario(sc: DayScenario, *, integer: bool = False, taps: Any = "regul
                    network: RadialNetwork | None = None) -> OracleResult:
     """Solve one prepared :class:`DayScenario` (see :func:`solve_day` for the options)."""
     solver = _pick_solver(integer)
+    # integer: the MISOCP only decides the battery directions, Clarabel does the rest
+    name = f"{solver}+{CONTINUOUS_SOLVER}" if integer else solver
     rn = network or RadialNetwork.from_net(sc.net)
     tap_arr, regulated = _tap_array(sc, taps)
     if voltage_margin is None:
@@ -961,14 +1024,14 @@ def solve_scenario(sc: DayScenario, *, integer: bool = False, taps: Any = "regul
         feasible = not violations
         return _finish(model, sc, rn, tap_arr, stats, status="optimal" if feasible else
                        "infeasible", feasible=feasible, solve_s=solve_s, build_s=build_s,
-                       solver=solver, solver_status=status, violations=violations)
+                       solver=name, solver_status=status, violations=violations)
     if soft:
         return _finish(model, sc, rn, tap_arr, stats, status="solver_error", feasible=False,
-                       solve_s=solve_s, build_s=build_s, solver=solver, solver_status=status,
+                       solve_s=solve_s, build_s=build_s, solver=name, solver_status=status,
                        violations=[])
     # hard limits infeasible, or only reachable through the relaxation's fictitious
     # losses (CCP did not close the gap): re-solve with penalised slacks, name culprits
-    hard_status = status if ok else f"{status}"
+    hard_status = status
     if ok and not stats.converged:
         hard_status = f"{status}, relaxation gap not closed"
     soft_model, soft_status, soft_s, soft_b, soft_stats = _solve_model(
@@ -979,10 +1042,10 @@ def solve_scenario(sc: DayScenario, *, integer: bool = False, taps: Any = "regul
     violations = _violations(soft_model, sc, rn) if ok else []
     if ok and not violations:
         violations = [f"no limit violated at the penalised optimum; the hard problem was "
-                      f"reported {hard_status} by {solver} (numerical trouble)"]
+                      f"reported {hard_status} by {name} (numerical trouble)"]
     return _finish(soft_model, sc, rn, tap_arr, soft_stats,
                    status="infeasible" if ok else "solver_error", feasible=False,
-                   solve_s=solve_s + soft_s, build_s=build_s, solver=solver,
+                   solve_s=solve_s + soft_s, build_s=build_s, solver=name,
                    solver_status=f"{hard_status} (hard) / {soft_status} (soft)",
                    violations=violations)
 
@@ -992,7 +1055,7 @@ def _finish(model: _Model, sc: DayScenario, rn: RadialNetwork, taps: np.ndarray,
     res = _extract(model, sc, rn, taps, **kw)
     res.relaxed_objective = stats.relaxed_objective
     res.ccp_iterations = stats.iterations
-    res.exact = bool(stats.converged)
+    res.exact = bool(model.P.value is not None and _is_exact(model))
     res.loss_weight = stats.loss_weight
     res.solver_time_s = stats.solver_s
     return res
