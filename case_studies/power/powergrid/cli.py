@@ -129,39 +129,60 @@ def train(ctx: click.Context) -> None:
 
 
 @main.command()
+@click.argument("checkpoints", nargs=-1, type=click.Path(exists=True, file_okay=False))
 @click.option("--setup", default="ieee34_ieee13", show_default=True)
 @click.option("--policies", default="oracle,rule,random", show_default=True,
-              help="comma-separated: oracle, rule, random, zero, or checkpoint paths")
+              help="comma-separated baselines: oracle, rule, random, zero (checkpoints are "
+                   "given as arguments)")
 @click.option("--days", default=3, show_default=True, help="number of test days")
 @click.option("--out", default=None, help="report folder (default runs/evaluate-<time>)")
-def evaluate(setup: str, policies: str, days: int, out: str | None) -> None:
-    """Compare policies over test days: cost, optimality gap, violations, plots."""
+def evaluate(checkpoints: tuple[str, ...], setup: str, policies: str, days: int,
+             out: str | None) -> None:
+    """Compare policies (and RLlib CHECKPOINTS) over test days.
+
+    Writes results.csv, results.md, results.json and plots: cost per day per policy,
+    and one day's voltage envelope, dispatch and SOC side by side.
+    """
     from powergrid.evaluation import evaluate as run_evaluation
+    from powergrid.evaluation import summarize
 
     run = _run_dir(out, "evaluate")
-    table = run_evaluation(setup, [p.strip() for p in policies.split(",") if p.strip()],
-                           days=days, out_dir=run)
-    click.echo(table.to_string(index=False) if hasattr(table, "to_string") else str(table))
+    names = [p.strip() for p in policies.split(",") if p.strip()] + list(checkpoints)
+    df = run_evaluation(setup, names, days=days, out_dir=run)
+    table = summarize(df).reset_index()
+    (run / "results.json").write_text(table.to_json(orient="records", indent=2))
+    click.echo(table.to_string(index=False))
     click.echo(f"report in {run.resolve()}")
 
 
 @main.command()
 @click.option("--setup", default="ieee34_ieee13", show_default=True)
 @click.option("--day", default=0, show_default=True, help="test day")
-@click.option("--integer", is_flag=True, help="add ESS charge/discharge exclusivity binaries")
-@click.option("--out", default=None, help="folder for the dispatch CSV")
+@click.option("--integer", is_flag=True,
+              help="add ESS charge/discharge exclusivity binaries (needs pyscipopt)")
+@click.option("--out", default=None, help="folder for the results")
 def optimize(setup: str, day: int, integer: bool, out: str | None) -> None:
-    """Solve the perfect-forecast optimal dispatch (the oracle) for one day."""
+    """Solve the perfect-forecast optimal dispatch (the oracle) for one test day."""
+    import pandas as pd
+
     from powergrid.optimization import solve_day
     from powergrid.setups.loader import load_setup
 
-    cfg = load_setup(setup)
-    res = solve_day(cfg, day, integer=integer)
+    res = solve_day(load_setup(setup), day, integer=integer)
     run = _run_dir(out, "optimize")
-    summary = res.summary() if hasattr(res, "summary") else {"status": getattr(res, "status", "?")}
+    summary = res.summary()
+    summary["binding"] = res.violations
     (run / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    if hasattr(res, "to_frame"):
-        res.to_frame().to_csv(run / "dispatch.csv")
+    rows = {}
+    for agent, devices in res.setpoints.items():
+        for dev, series in devices.items():
+            for key, values in series.items():
+                if len(values) == res.horizon:
+                    rows[f"{agent}.{dev}.{key}"] = values
+    for agent, cost in res.cost_by_agent.items():
+        rows[f"{agent}.cost"] = cost
+    rows["price"] = res.price
+    pd.DataFrame(rows).rename_axis("hour").to_csv(run / "dispatch.csv")
     for k, v in summary.items():
         click.echo(f"{k}: {v}")
     click.echo(f"results in {run.resolve()}")

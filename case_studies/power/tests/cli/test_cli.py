@@ -40,3 +40,13 @@ def test_simulate_writes_summary_and_plot(tmp_path):
     out = run("simulate", "--setup", "single_microgrid", "--days", "1", "--out", str(tmp_path))
     assert out.exit_code == 0, out.output
     assert (tmp_path / "summary.csv").exists() and (tmp_path / "day0.png").exists()
+
+
+def test_optimize_and_evaluate(tmp_path):
+    out = run("optimize", "--setup", "single_microgrid", "--day", "0", "--out", str(tmp_path / "o"))
+    assert out.exit_code == 0 and "status: optimal" in out.output
+    assert (tmp_path / "o" / "dispatch.csv").exists()
+    out = run("evaluate", "--setup", "single_microgrid", "--days", "1",
+              "--policies", "oracle,rule", "--out", str(tmp_path / "e"))
+    assert out.exit_code == 0, out.output
+    assert "rule" in out.output and (tmp_path / "e" / "results.json").exists()
