@@ -48,6 +48,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "train_batch_size": 1000,
     "minibatch_size": 250,
     "num_epochs": 8,
+    "num_envs_per_worker": 4,
 }
 
 
