@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow test-all install lint bench new-project clean redis-up redis-down
+.PHONY: demo test test-slow test-all install lint bench new-project clean redis-up redis-down pretrained
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -32,6 +32,14 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_powerflow.py
 	$(BIN)/python bench/bench_env.py
+	$(BIN)/python bench/bench_broker.py
+	$(BIN)/python bench/bench_oracle.py
+
+# Rebuild the bundled policy used by `make demo` (20 minutes of MAPPO on 2 cores).
+PRETRAIN_MINUTES ?= 20
+pretrained: $(STAMP)
+	$(BIN)/python bench/bench_training.py --minutes $(PRETRAIN_MINUTES) --out runs/pretrained
+	$(BIN)/python -m powergrid.pretrained export $$(ls -d runs/pretrained/*/checkpoints/final | tail -1) ieee34_ieee13
 
 NAME ?= my_case_study
 DOMAIN ?= mydomain

@@ -1,0 +1,9 @@
+"""``python -m powergrid.pretrained export CHECKPOINT SETUP [ALGO]``."""
+
+import sys
+
+from powergrid.pretrained import export
+
+if len(sys.argv) < 4 or sys.argv[1] != "export":
+    sys.exit("usage: python -m powergrid.pretrained export CHECKPOINT SETUP [ALGO]")
+print(export(sys.argv[2], sys.argv[3], *(sys.argv[4:5] or ["mappo"])))

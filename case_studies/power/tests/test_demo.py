@@ -1,0 +1,17 @@
+"""`make demo`'s main job runs end to end and writes its report."""
+
+import json
+
+from powergrid.demo import main
+
+
+def test_demo_runs_and_reports(tmp_path):
+    out = main(["--days", "1", "--out", str(tmp_path)])
+    table = json.loads((out / "results.json").read_text())
+    names = [r["policy"] for r in table]
+    assert names[:4] == ["oracle", "rule", "random", "zero"]
+    assert "mappo (bundled)" in names
+    costs = {r["policy"]: r["mean_cost_per_day"] for r in table}
+    # the oracle is the yardstick: nothing beats it
+    assert all(costs["oracle"] <= c + 1e-6 for c in costs.values())
+    assert (out / "costs_per_day.png").exists() and (out / "day_0.png").exists()
