@@ -34,7 +34,9 @@ class GridModel:
         taps = net.trafo.tap_pos.to_numpy(dtype=np.float64) if len(net.trafo) else np.zeros(0)
         self.initial_taps = np.nan_to_num(taps, nan=0.0).astype(np.int64)
         self.tap_pos = self.initial_taps.copy()
-        self._taps_dirty = False
+        # push once: published regulator taps can be fractional (per-phase averages) and
+        # a real tap changer sits on an integer step
+        self._taps_dirty = bool(len(self.tap_pos))
         self._taps_since_init = False
         self.result = None
         # positional lookups: pandapower index -> row position

@@ -55,6 +55,11 @@ class P2PMarket:
                ) -> SettlementResult:
         """Clear one hour and return each microgrid's change of energy cost."""
         export_price = price * min(sell_price_ratio.values()) if sell_price_ratio else price
+        if not price > export_price:
+            # no spread between retail and feed-in price (e.g. sell_price_ratio 1): a trade
+            # cannot make anyone better off than the DSO does, so the market stays closed
+            return SettlementResult(clearing=ClearingResult(),
+                                    cost_change={a: 0.0 for a in imports_MW})
         positions = {a: -imp for a, imp in imports_MW.items() if abs(imp) > self.min_quantity}
         actions = {a: price_actions[a] for a in positions}
         orders = orders_from_actions(positions, actions, price_range=(export_price, price))

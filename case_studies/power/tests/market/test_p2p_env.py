@@ -56,3 +56,13 @@ def test_unknown_protocol_lists_choices():
     cfg["protocol"] = "telepathy"
     with pytest.raises(ValueError, match="p2p"):
         MultiAgentMicrogrids(cfg)
+
+
+def test_no_price_spread_means_no_trades():
+    cfg = config(True)
+    for mg in cfg["microgrid_configs"]:
+        mg["sell_price_ratio"] = 1.0
+    env = MultiAgentMicrogrids(cfg)
+    env.reset(seed=0)
+    _, _, _, _, inf = env.step({a: env.action_space(a).sample() for a in env.agents})
+    assert all(i["p2p_traded_MW"] == 0.0 for i in inf.values())

@@ -98,3 +98,19 @@ def test_example_script_test_mode(tmp_path):
     for name in ("config.json", "metrics.csv", "learning_curve.png",
                  "checkpoints/final/heron_policy.json"):
         assert (run_dir / name).exists(), name
+
+
+def test_one_tiny_iteration_with_p2p_trading(power_env_config, tmp_path, ray_local):
+    """`--protocol p2p`: the price action joins the action space and training runs."""
+    from heron.training import TrainConfig
+    from heron.training.runner import train
+
+    config = {**power_env_config, "protocol": "p2p"}
+    for mg in config["microgrid_configs"]:
+        mg["sell_price_ratio"] = 0.5
+    assert make_env(config).action_space("MG3").shape == (2,)
+    cfg = TrainConfig(algo="mappo", iterations=1, train_batch_size=48, minibatch_size=24,
+                      num_epochs=1, hidden_sizes=(16, 16), run_dir=str(tmp_path / "run"),
+                      tensorboard=False, no_cuda=True)
+    result = train(cfg, make_env, config, log=lambda s: None)
+    assert result.history[0]["env_steps"] >= 48
