@@ -94,10 +94,10 @@ class Generator(DeviceAgent):
             self._step_commitment(bool(a[2] > 0))
         p = c.p_min_MW + (a[0] + 1.0) / 2.0 * (c.p_max_MW - c.p_min_MW)
         q = c.q_min_MVAr + (a[1] + 1.0) / 2.0 * (c.q_max_MVAr - c.q_min_MVAr)
-        p = float(np.clip(p, c.p_min_MW, c.p_max_MW))
-        q = float(np.clip(q, c.q_min_MVAr, c.q_max_MVAr))
-        q_cap = float(np.sqrt(max(c.s_rated_MVA**2 - p * p, 0.0)))
-        q = float(np.clip(q, -q_cap, q_cap))
+        p = min(max(float(p), c.p_min_MW), c.p_max_MW)
+        q = min(max(float(q), c.q_min_MVAr), c.q_max_MVAr)
+        q_cap = max(c.s_rated_MVA**2 - p * p, 0.0) ** 0.5
+        q = min(max(q, -q_cap), q_cap)
         if not self.is_on:
             p, q = 0.0, 0.0
         elif self._transition_left > 0 and not self._target_on:  # shutting down

@@ -94,7 +94,7 @@ class ESS(DeviceAgent):
         c = self.config
         p = c.p_min_MW + (a[0] + 1.0) / 2.0 * (c.p_max_MW - c.p_min_MW)
         lo, hi = self.feasible_p_range()
-        self.state.electrical.p_MW = float(np.clip(p, lo, hi))
+        self.state.electrical.p_MW = min(max(float(p), lo), hi)
         self.state.electrical.q_MVAr = float(a[1] * c.q_max_MVAr) if a.size > 1 else 0.0
 
     def update_state(self, *args: Any, **kwargs: Any) -> None:

@@ -67,6 +67,12 @@ class RegulatorController:
         self.sign = np.where(t.tap_side[idx].astype(str) == "hv", -1.0, 1.0)
         self.total_operations = 0
         self.upstream = self._upstream_regulators(net, idx)
+        self._order = sorted(range(len(self.upstream)), key=lambda k: len(self.upstream[k]))
+        self._rows = [int(r) for r in self.rows]
+        self._step = self.step.tolist()
+        self._sign = self.sign.tolist()
+        self._tap_min = self.tap_min.tolist()
+        self._tap_max = self.tap_max.tolist()
 
     @staticmethod
     def _upstream_regulators(net: Any, reg_idx: Any) -> list[list[int]]:
@@ -121,23 +127,24 @@ class RegulatorController:
             outside = np.isfinite(v) & (np.abs(v - s.v_set) > half)
             if not outside.any():
                 break
-            taps = self.gm.tap_pos[self.rows].astype(float)
-            new = taps.copy()
-            applied = np.zeros(len(taps))  # pu voltage change each regulator is making
-            for k in np.argsort([len(u) for u in self.upstream]):  # upstream first
-                error = s.v_set - v[k] - sum(applied[j] for j in self.upstream[k])
-                if abs(error) <= half and not outside[k]:
+            # plain floats: a handful of regulators, scalar numpy ops would dominate
+            v_list = v.tolist()
+            taps = self.gm.tap_pos[self.rows].tolist()
+            applied = [0.0] * len(taps)  # pu voltage change each regulator is making
+            moved = 0
+            for k in self._order:  # upstream first
+                error = s.v_set - v_list[k] - sum(applied[j] for j in self.upstream[k])
+                if abs(error) <= half:  # in band once upstream moves are counted
                     continue
-                if abs(error) <= half:
-                    continue
-                steps = np.rint(error / self.step[k]) * self.sign[k]
-                steps = float(np.clip(steps, -s.max_steps_per_move, s.max_steps_per_move))
-                new[k] = np.clip(taps[k] + steps, self.tap_min[k], self.tap_max[k])
-                applied[k] = (new[k] - taps[k]) * self.step[k] * self.sign[k]
-            if np.array_equal(new, taps):
+                steps = round(error / self._step[k]) * self._sign[k]
+                steps = min(max(steps, -s.max_steps_per_move), s.max_steps_per_move)
+                new = min(max(taps[k] + steps, self._tap_min[k]), self._tap_max[k])
+                if new != taps[k]:
+                    applied[k] = (new - taps[k]) * self._step[k] * self._sign[k]
+                    self.gm.set_tap(self._rows[k], int(new))
+                    moved += abs(new - taps[k])
+            if not moved:
                 break
-            for row, tap in zip(self.rows[new != taps], new[new != taps]):
-                self.gm.set_tap(int(row), int(tap))
-            self.total_operations += int(np.abs(new - taps).sum())
+            self.total_operations += int(moved)
             ok, vm = self.gm.solve_voltages()
         return self.gm.complete()
