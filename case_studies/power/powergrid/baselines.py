@@ -5,6 +5,7 @@
   can, generators follow the microgrid's net load when the price is above their
   marginal cost, batteries charge when power is cheap and discharge when it is dear.
 * ``ZeroPolicy``: every normalised action 0 (mid-range setpoints).
+* ``oracle``: the optimal-dispatch solution of a day (``powergrid.optimization``), replayed.
 
 Rule-based policies read the grid agent's measured state (load, price, SOC) rather
 than parsing the flat observation vector; a real controller has the same
@@ -81,11 +82,24 @@ class RuleBasedPolicy(Policy):
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
 
 
-POLICY_KINDS = ("random", "rule", "zero")
+POLICY_KINDS = ("random", "rule", "zero", "oracle")
 
 
-def make_policies(env: Any, kind: str, seed: int | None = 0) -> dict[str, Policy]:
-    """One policy per agent of ``env`` for a baseline ``kind``."""
+def make_policies(env: Any, kind: str, seed: int | None = 0, day: int | None = None
+                  ) -> dict[str, Policy]:
+    """One policy per agent of ``env`` for a baseline ``kind``.
+
+    ``oracle`` solves the perfect-forecast optimal dispatch of test ``day`` and replays
+    it (the episode must then be reset with ``options={"day": day}``).
+    """
+    if kind == "oracle":
+        if day is None:
+            raise ValueError("make_policies(env, 'oracle') needs day=<test day index>.")
+        from powergrid.optimization import solve_day
+
+        result = solve_day(env.env_config, day, split=env.split,
+                           horizon=env.max_episode_steps, env=env)
+        return result.to_policies(env)
     if kind == "random":
         return {a: RandomPolicy(env.action_space(a), seed=None if seed is None else seed + i)
                 for i, a in enumerate(env.possible_agents)}

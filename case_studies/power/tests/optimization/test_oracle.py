@@ -207,3 +207,18 @@ def test_replay_consistency_over_more_days(config, env):
         assert res.status == "optimal", (d, res.violations)
         rep = replay(env, res)
         assert rep.cost_agrees, (d, rep.report())
+
+
+def test_oracle_available_from_baselines_in_one_place():
+    from powergrid.baselines import make_policies
+    from powergrid.envs.multi_agent_microgrids import MultiAgentMicrogrids
+    from powergrid.rollout import run_episode
+    from powergrid.setups.loader import load_setup
+
+    cfg = load_setup("single_microgrid")
+    env = MultiAgentMicrogrids(cfg)
+    with pytest.raises(ValueError, match="day="):
+        make_policies(env, "oracle")
+    oracle = run_episode(env, make_policies(env, "oracle", day=0), seed=0, options={"day": 0})
+    rule = run_episode(env, make_policies(env, "rule"), seed=0, options={"day": 0})
+    assert oracle.total("cost") <= rule.total("cost") + 1e-6
