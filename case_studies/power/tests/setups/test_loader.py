@@ -72,3 +72,15 @@ def test_guide_pickle_dataset_still_loads(tmp_path):
     with pytest.warns(Warning):
         loaded = load_setup(str(write(tmp_path, cfg)))
     assert loaded["dataset"]["train"]["load"].shape == (48,)
+
+
+def test_protocol_selected_from_config_yml(tmp_path):
+    from powergrid.envs.multi_agent_microgrids import MultiAgentMicrogrids
+
+    cfg = base()
+    cfg["protocol"] = "p2p"
+    env = MultiAgentMicrogrids(load_setup(str(write(tmp_path, cfg))))
+    assert env.market is not None and env.action_space("MG3").shape == (2,)
+    cfg["protocol"] = "price_signal"
+    env = MultiAgentMicrogrids(load_setup(str(write(tmp_path, cfg))))
+    assert all(env.action_space(a).shape == (1,) for a in env.possible_agents)
