@@ -13,19 +13,16 @@ Without --redis-url a private redis-server is installed if needed and started.
 from __future__ import annotations
 
 import argparse
-import socket
-import subprocess
-import tempfile
 import time
-from pathlib import Path
+from contextlib import ExitStack
 
 import numpy as np
 
 from heron.messaging import InMemoryBroker, Message, make_broker
-from powergrid.envs.multi_agent_microgrids import MultiAgentMicrogrids
+from heron.testing.redis_server import private_redis
+from powergrid.rollout import measure_steps_per_s
 from powergrid.setups.loader import load_setup
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "redis_service.sh"
 PAYLOAD = {"action": [0.1] * 8}
 
 
@@ -54,19 +51,7 @@ def round_trip(broker, n: int) -> dict[str, float]:
 
 
 def env_speed(extra: dict, steps: int) -> float:
-    cfg = load_setup("ieee34_ieee13")
-    cfg.update({"max_episode_steps": 96, **extra})
-    env = MultiAgentMicrogrids(cfg)
-    rng = np.random.default_rng(0)
-    env.reset(seed=0)
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        if not env.agents:
-            env.reset()
-        env.step({a: rng.uniform(-1, 1, env.action_space(a).shape) for a in env.agents})
-    rate = steps / (time.perf_counter() - t0)
-    env.close()
-    return rate
+    return measure_steps_per_s({**load_setup("ieee34_ieee13"), **extra}, steps)["steps_per_s"]
 
 
 def main() -> None:
@@ -76,18 +61,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200)
     args = parser.parse_args()
 
-    tmp = None
-    url = args.redis_url
-    if url is None:
-        tmp = tempfile.mkdtemp(prefix="heron-bench-redis-")
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        subprocess.run(["bash", str(SCRIPT), "install"], check=True, capture_output=True)
-        subprocess.run(["bash", str(SCRIPT), "start", str(port), tmp], check=True,
-                       capture_output=True)
-        url = f"redis://127.0.0.1:{port}/0"
-    try:
+    with ExitStack() as stack:
+        url = args.redis_url or stack.enter_context(private_redis()).url
         mem = round_trip(InMemoryBroker(), args.messages)
         redis_broker = make_broker("redis", redis_url=url)
         red = round_trip(redis_broker, args.messages)
@@ -107,9 +82,6 @@ def main() -> None:
         for name, r in (("centralized", cen), ("distributed, in-memory", dmem),
                         ("distributed, redis", dred)):
             print(f"{name:<24} {r:>9.0f} {r / cen:>14.2f}x")
-    finally:
-        if tmp:
-            subprocess.run(["bash", str(SCRIPT), "stop", tmp], capture_output=True)
 
 
 if __name__ == "__main__":

@@ -11,31 +11,10 @@ from __future__ import annotations
 
 import argparse
 import resource
-import time
 import tracemalloc
 
-import numpy as np
-
-from powergrid.envs.multi_agent_microgrids import MultiAgentMicrogrids
+from powergrid.rollout import measure_steps_per_s as measure
 from powergrid.setups.loader import load_setup
-
-
-def measure(config: dict, steps: int, seed: int = 0) -> dict[str, float]:
-    env = MultiAgentMicrogrids(config)
-    rng = np.random.default_rng(seed)
-    spaces = {a: env.action_space(a) for a in env.possible_agents}
-    t0 = time.perf_counter()
-    env.reset(seed=seed)
-    reset_s = time.perf_counter() - t0
-    done = 0
-    t0 = time.perf_counter()
-    while done < steps:
-        if not env.agents:
-            env.reset()
-        env.step({a: rng.uniform(-1, 1, spaces[a].shape).astype(np.float32) for a in env.agents})
-        done += 1
-    elapsed = time.perf_counter() - t0
-    return {"steps_per_s": done / elapsed, "reset_ms": reset_s * 1e3, "step_ms": elapsed / done * 1e3}
 
 
 def main() -> None:
@@ -46,7 +25,6 @@ def main() -> None:
     args = parser.parse_args()
 
     config = load_setup(args.setup)
-    config["max_episode_steps"] = 96
     fast = measure({**config, "power_flow": {"backend": "lightsim2grid"}}, args.steps)
     # memory in a separate short run: tracemalloc slows Python down several-fold
     tracemalloc.start()

@@ -16,17 +16,14 @@ Without --redis-url a private redis-server is installed if needed and started on
 from __future__ import annotations
 
 import argparse
-import socket
-import subprocess
-import tempfile
-from pathlib import Path
+from contextlib import ExitStack
 
 from heron.scheduling import AgentTiming, EventDrivenEnv
+from heron.testing.redis_server import private_redis
 from powergrid.baselines import make_policies
 from powergrid.envs.multi_agent_microgrids import MultiAgentMicrogrids
 from powergrid.setups.loader import load_setup
 
-REDIS_SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "redis_service.sh"
 TIMINGS = {  # delays in steps (hours); MG3's controller only acts every 2 hours
     "MG1": AgentTiming(obs_delay=1, action_delay=1),
     "MG2": AgentTiming(obs_delay=1, action_delay=0),
@@ -43,16 +40,6 @@ def run(env, policies, day: int) -> dict[str, float]:
         violations += sum(i["safety"] > 1e-9 for i in infos.values())
         steps += len(infos)
     return {"cost": cost, "violation_rate": violations / max(steps, 1)}
-
-
-def start_redis(tmp: str) -> tuple[str, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    subprocess.run(["bash", str(REDIS_SCRIPT), "install"], check=True, capture_output=True)
-    subprocess.run(["bash", str(REDIS_SCRIPT), "start", str(port), tmp], check=True,
-                   capture_output=True)
-    return f"redis://127.0.0.1:{port}/0", tmp
 
 
 def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
@@ -80,17 +67,13 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     results["delayed, in memory"] = run(EventDrivenEnv(env, TIMINGS, seed=0),
                                         policies_for(env), args.day)
 
-    tmp = tempfile.mkdtemp(prefix="heron-redis-")
-    url, started = (args.redis_url, None) if args.redis_url else start_redis(tmp)
-    try:
+    with ExitStack() as stack:  # a private redis-server unless --redis-url is given
+        url = args.redis_url or stack.enter_context(private_redis()).url
         env = MultiAgentMicrogrids({**base, "centralized": False, "message_broker": "redis",
                                     "redis_url": url})
         results["Redis with delays"] = run(EventDrivenEnv(env, TIMINGS, seed=0),
                                            policies_for(env), args.day)
         env.close()
-    finally:
-        if started:
-            subprocess.run(["bash", str(REDIS_SCRIPT), "stop", started], capture_output=True)
 
     print(f"test day {args.day}, {'checkpoint' if args.checkpoint else 'rule-based'} policies")
     print(f"{'setting':<22} {'cost $':>10} {'violation rate':>15}")

@@ -17,24 +17,11 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
-
 from powergrid.envs.multi_agent_microgrids import MultiAgentMicrogrids
 from powergrid.evaluation import PolicySpec, evaluate, make_spec, summarize
 from powergrid.pretrained import pretrained_checkpoint
+from powergrid.rollout import measure_steps_per_s
 from powergrid.setups.loader import load_setup
-
-
-def _speed(config: dict, steps: int = 300) -> float:
-    env = MultiAgentMicrogrids({**config, "max_episode_steps": 96})
-    rng = np.random.default_rng(0)
-    env.reset(seed=0)
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        if not env.agents:
-            env.reset()
-        env.step({a: rng.uniform(-1, 1, env.action_space(a).shape) for a in env.agents})
-    return steps / (time.perf_counter() - t0)
 
 
 def _train(setup: str, minutes: float, out: Path) -> Path:
@@ -71,7 +58,8 @@ def main(argv: list[str] | None = None) -> Path:
         ag = env.agent_dict[a]
         print(f"[demo]   {a}: devices {list(ag.devices)}, observation dim "
               f"{env.observation_space(a).shape[0]}, action dim {env.action_space(a).shape[0]}")
-    print(f"[demo] environment speed: {_speed(config):.0f} steps/s with random actions")
+    speed = measure_steps_per_s(config)["steps_per_s"]
+    print(f"[demo] environment speed: {speed:.0f} steps/s with random actions")
 
     policies: list = ["oracle", "rule", "random", "zero"]
     bundled = pretrained_checkpoint(args.setup)

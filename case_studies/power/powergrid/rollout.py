@@ -61,3 +61,29 @@ def run_episode(env: Any, policies: dict[str, Any], seed: int | None = None,
             break
     rec.seconds = time.perf_counter() - t0
     return rec
+
+
+def measure_steps_per_s(config: dict[str, Any], steps: int = 300, seed: int = 0,
+                        episode_steps: int = 96) -> dict[str, float]:
+    """Env steps/s of ``MultiAgentMicrogrids(config)`` under seeded random actions.
+
+    Shared by the demo and the benchmarks so they all measure the same thing:
+    ``reset`` once (timed separately), then ``steps`` steps, resetting at episode ends.
+    """
+    from powergrid.envs.multi_agent_microgrids import MultiAgentMicrogrids
+
+    env = MultiAgentMicrogrids({**config, "max_episode_steps": episode_steps})
+    rng = np.random.default_rng(seed)
+    t0 = time.perf_counter()
+    env.reset(seed=seed)
+    reset_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        if not env.agents:
+            env.reset()
+        env.step({a: rng.uniform(-1, 1, env.action_space(a).shape).astype(np.float32)
+                  for a in env.agents})
+    elapsed = time.perf_counter() - t0
+    env.close()
+    return {"steps_per_s": steps / elapsed, "reset_ms": reset_s * 1e3,
+            "step_ms": elapsed / steps * 1e3}
