@@ -14,6 +14,7 @@ agent's local observation, never the global state.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,15 @@ def load_module(checkpoint: str | Path, module_id: str) -> Any:
     path = Path(checkpoint).resolve() / MODULES_SUBDIR / module_id
     if not path.exists():
         raise FileNotFoundError(f"No RLModule {module_id!r} in checkpoint: {path} is missing.")
-    module = RLModule.from_checkpoint(str(path))
+    # RLlib warns that its own checkpoint format uses a deprecated constructor; that is
+    # not actionable for users loading a policy, so keep it out of their output
+    rllib_log = logging.getLogger("ray._common.deprecation")
+    level = rllib_log.level
+    rllib_log.setLevel(logging.ERROR)
+    try:
+        module = RLModule.from_checkpoint(str(path))
+    finally:
+        rllib_log.setLevel(level)
     module.eval()
     return module
 
