@@ -1,25 +1,3 @@
-"""Fixtures for the training tests: one small local Ray for the whole session.
+"""Training tests share one small local Ray (see heron.testing.ray_local)."""
 
-Starting Ray costs seconds, so the training tests share it; ``train()`` leaves a
-Ray it did not start running.
-"""
-
-from __future__ import annotations
-
-import os
-from collections.abc import Iterator
-
-import pytest
-
-
-@pytest.fixture(scope="session")
-def ray_local() -> Iterator[None]:
-    ray = pytest.importorskip("ray")
-    pytest.importorskip("torch")
-    started = not ray.is_initialized()
-    if started:
-        ray.init(address="local", num_cpus=min(2, os.cpu_count() or 1), include_dashboard=False,
-                 log_to_driver=False)
-    yield
-    if started:
-        ray.shutdown()
+from heron.testing.ray_local import ray_local  # noqa: F401  (pytest fixture, used by name)
