@@ -60,19 +60,16 @@ class RegulatorController:
         self.settings = settings
         self.rows = np.array([grid_model.trafo_pos[int(i)] for i in idx], dtype=np.int64)
         self.bus_rows = np.array([grid_model.bus_pos[int(b)] for b in t.lv_bus[idx]], dtype=np.int64)
-        self.step = t.tap_step_percent[idx].to_numpy(dtype=float) / 100.0
-        self.tap_min = t.tap_min[idx].to_numpy(dtype=float)
-        self.tap_max = t.tap_max[idx].to_numpy(dtype=float)
+        # plain Python lists: a handful of regulators, scalar numpy ops would dominate
+        self._step = (t.tap_step_percent[idx].to_numpy(dtype=float) / 100.0).tolist()
+        self._tap_min = t.tap_min[idx].to_numpy(dtype=float).tolist()
+        self._tap_max = t.tap_max[idx].to_numpy(dtype=float).tolist()
         # a tap on the hv side moves the lv voltage the other way
-        self.sign = np.where(t.tap_side[idx].astype(str) == "hv", -1.0, 1.0)
+        self._sign = [-1.0 if side == "hv" else 1.0 for side in t.tap_side[idx].astype(str)]
         self.total_operations = 0
         self.upstream = self._upstream_regulators(net, idx)
         self._order = sorted(range(len(self.upstream)), key=lambda k: len(self.upstream[k]))
         self._rows = [int(r) for r in self.rows]
-        self._step = self.step.tolist()
-        self._sign = self.sign.tolist()
-        self._tap_min = self.tap_min.tolist()
-        self._tap_max = self.tap_max.tolist()
 
     @staticmethod
     def _upstream_regulators(net: Any, reg_idx: Any) -> list[list[int]]:
@@ -127,7 +124,6 @@ class RegulatorController:
             outside = np.isfinite(v) & (np.abs(v - s.v_set) > half)
             if not outside.any():
                 break
-            # plain floats: a handful of regulators, scalar numpy ops would dominate
             v_list = v.tolist()
             taps = self.gm.tap_pos[self.rows].tolist()
             applied = [0.0] * len(taps)  # pu voltage change each regulator is making
