@@ -100,11 +100,27 @@ class RLlibPolicy(Policy):
         self._pad = self.metadata.get("pad_spec")
         self._obs_norm = self.metadata.get("obs_norm")
 
+    def _native_obs_dim(self) -> int | None:
+        if self._pad:
+            return int(self._pad["agents"][self.agent_id]["obs_dim"])
+        if self._obs_norm:
+            return len(self._obs_norm["agents"][self.agent_id]["mean"])
+        return None
+
     def dist_inputs(self, observation: Any) -> Any:
-        """Action-distribution inputs for one (raw, unpadded) local observation."""
+        """Action-distribution inputs for one local observation.
+
+        The observation may be the agent's own or an env-padded one (``pad_spaces``:
+        own entries first, then zeros); the padding is dropped here so a checkpoint
+        acts the same whichever way the env was configured.
+        """
         import torch
         from ray.rllib.core.columns import Columns
 
+        native = self._native_obs_dim()
+        observation = np.asarray(observation, dtype=np.float32).reshape(-1)
+        if native is not None and observation.shape[0] > native:
+            observation = observation[:native]
         if self._obs_norm:
             observation = normalize_observation(self._obs_norm, self.agent_id, observation)
         obs = (pad_observation(self._pad, self.agent_id, observation) if self._pad

@@ -53,10 +53,15 @@ TRAIN_DEFAULTS: dict[str, Any] = {
 
 
 def make_env(env_config: dict[str, Any]) -> Any:
-    """``env_creator`` for heron.training: an unwrapped ``MultiAgentMicrogrids``."""
+    """``env_creator`` for heron.training: an unwrapped ``MultiAgentMicrogrids``.
+
+    The env's own space padding is turned off: heron's trainers pad themselves
+    (:class:`heron.training.wrappers.PadToCommonSpaces`, which also appends a one-hot
+    agent id) and measure observation statistics on the agents' native observations.
+    """
     from powergrid.envs.multi_agent_microgrids import MultiAgentMicrogrids
 
-    return MultiAgentMicrogrids(dict(env_config))
+    return MultiAgentMicrogrids({**env_config, "pad_spaces": False})
 
 
 def env_config_for(cfg: TrainConfig) -> dict[str, Any]:

@@ -53,6 +53,9 @@ def observation_from_states(states: Mapping[str, Mapping[str, Sequence[float]]],
 
 class NetworkedGridEnv(HeronParallelEnv):
     metadata = {"render_modes": ["human"], "name": "networked_grid_v0"}
+    #: microgrids own different devices; a shared policy (the guide's RLlib script)
+    #: needs one space, so pad by default (``pad_spaces: false`` turns it off)
+    default_pad_spaces = True
 
     def __init__(self, env_config: dict[str, Any] | None = None) -> None:
         env_config = dict(env_config or {})
@@ -121,17 +124,17 @@ class NetworkedGridEnv(HeronParallelEnv):
 
         return P2PMarket()
 
-    def _init_spaces(self) -> None:
-        super()._init_spaces()
-        if self.market is not None:  # one extra action: the microgrid's bid/ask price
-            from gymnasium.spaces import Box
+    def _agent_action_space(self, agent_id: str):
+        space = super()._agent_action_space(agent_id)
+        if self.market is None:
+            return space
+        # one extra action: the microgrid's bid/ask price
+        from gymnasium.spaces import Box
 
-            from heron.agents.coordinator_agent import flatten_box_spaces
+        from heron.agents.coordinator_agent import flatten_box_spaces
 
-            for a in self.possible_agents:
-                self.action_spaces[a] = flatten_box_spaces(
-                    {"devices": self.action_spaces[a],
-                     "price": Box(-1.0, 1.0, shape=(1,), dtype="float32")})
+        return flatten_box_spaces(
+            {"devices": space, "price": Box(-1.0, 1.0, shape=(1,), dtype="float32")})
 
     def _build_proxy(self) -> ProxyAgent | None:
         if self.message_broker is None:
@@ -242,10 +245,12 @@ class NetworkedGridEnv(HeronParallelEnv):
             action = actions[agent_id]
             if self.market is not None:
                 flat = np.asarray(action, dtype=np.float64).ravel()
-                if flat.size != self.action_spaces[agent_id].shape[0]:
+                n_native = self.native_action_spaces[agent_id].shape[0]
+                if flat.size != n_native:
                     raise ValueError(f"Action for {agent_id!r} has {flat.size} values; with "
-                                     f"protocol p2p it needs {self.action_spaces[agent_id].shape[0]}"
-                                     " (device setpoints + 1 price).")
+                                     f"protocol p2p it needs {n_native}"
+                                     " (device setpoints + 1 price), or "
+                                     f"{self.action_spaces[agent_id].shape[0]} when padded.")
                 action, self._price_actions[agent_id] = flat[:-1], float(flat[-1])
             self.agent_dict[agent_id].apply_action(action)
 

@@ -152,7 +152,7 @@ def test_state_is_global(base_config):
     env.reset(seed=0)
     s = env.state()
     assert s.dtype == np.float32
-    assert s.size > sum(env.observation_space(a).shape[0] for a in env.possible_agents) - 1
+    assert s.size > sum(env.native_observation_spaces[a].shape[0] for a in env.possible_agents) - 1
 
 
 def test_pandapower_backend_gives_same_results(base_config):
