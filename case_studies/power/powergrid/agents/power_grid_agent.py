@@ -16,14 +16,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from gymnasium.spaces import Box
-from gymnasium.spaces import Dict as SpaceDict
 
-from heron.agents.coordinator_agent import CoordinatorAgent, flatten_box_spaces
 from heron.agents.system_agent import SystemAgent
 from heron.protocols.base import Protocol
 from powergrid.agents.device_agent import ConfigError, DeviceAgent
 from powergrid.agents.generator import Generator
+from powergrid.agents.grid_agent import GridAgent
 from powergrid.agents.registry import DEVICE_REGISTRY, get_device_class
 from powergrid.agents.storage import ESS
 from powergrid.core.features.network import BusVoltages, GridExchange, LineFlows
@@ -31,7 +29,7 @@ from powergrid.core.state.state import GridState
 from powergrid.utils.cost import energy_cost
 from powergrid.utils.safety import V_MAX_PU, V_MIN_PU, line_overload, voltage_violation
 
-__all__ = ["PowerGridAgent", "GridSystemAgent", "DEVICE_REGISTRY", "Generator", "ESS"]
+__all__ = ["GridAgent", "PowerGridAgent", "GridSystemAgent", "DEVICE_REGISTRY", "Generator", "ESS"]
 
 
 def _zone_mask(net: Any, zone: str) -> np.ndarray:
@@ -60,7 +58,7 @@ def resolve_bus(net: Any, bus_name: str, zone: str = "") -> int:
     return int(hit.index[0])
 
 
-class PowerGridAgent(CoordinatorAgent):
+class PowerGridAgent(GridAgent):
     """Grid-level coordinator with pandapower integration."""
 
     def __init__(
@@ -115,10 +113,6 @@ class PowerGridAgent(CoordinatorAgent):
             self.attach(grid_model)
 
     # -- construction ------------------------------------------------------------------
-    @property
-    def devices(self) -> dict[str, DeviceAgent]:
-        return self.subordinate_agents
-
     @property
     def net(self) -> Any:
         return self._net
@@ -247,13 +241,7 @@ class PowerGridAgent(CoordinatorAgent):
         scale = self.load_scale * float(load_factor)
         gm.load_p[self._load_rows] = self._base_p * scale
         gm.load_q[self._load_rows] = self._base_q * scale
-        for dev in self.devices.values():
-            if hasattr(dev, "available_power"):
-                source = getattr(dev, "renewable_source", None) or (
-                    "wind" if "wind" in type(dev).__name__.lower() else "solar")
-                pu = wind_pu if source == "wind" else solar_pu
-                rated = getattr(getattr(dev, "config", None), "p_rated_MW", 1.0)
-                dev.available_power = float(pu) * float(rated)
+        self.set_availability(solar_pu, wind_pu)
         self.price = float(price)
         ex = self.state.exchange
         ex.price = self.price
@@ -336,14 +324,8 @@ class PowerGridAgent(CoordinatorAgent):
         losses = float(np.nansum(res.line_pl_mw[self._line_rows])) if self._line_rows.size else 0.0
         return float(gm.load_p[self._load_rows].sum() - gen + losses)
 
-    def update_cost_safety(self) -> None:
-        """Device costs + energy settlement with the DSO; device + network violations."""
-        self.cost = 0.0
-        self.safety = 0.0
-        for dev in self.devices.values():
-            dev.update_cost_safety()
-            self.cost += float(dev.cost)
-            self.safety += float(dev.safety)
+    def _grid_cost_safety(self) -> None:
+        """Energy settlement with the DSO; voltage and line violations (after the devices')."""
         self.grid_cost = 0.0
         if not self.converged:
             # no valid flow: bill the power balance (losses unknown) rather than the
@@ -358,37 +340,14 @@ class PowerGridAgent(CoordinatorAgent):
         if self.converged:
             self.safety += voltage_violation(self.state.bus_voltages.vm_pu, *self.v_limits)
             self.safety += line_overload(self.state.line_flows.loading_pct)
-        self._update_cost_safety_hook()
-
-    def _update_cost_safety_hook(self) -> None:
-        """Extension point for subclasses (extra cost terms)."""
 
     # -- RL interface ----------------------------------------------------------------------
-    def get_observation(self) -> np.ndarray:
-        return self.observe()
-
-    def get_action_space(self) -> SpaceDict:
-        return SpaceDict({d: dev.get_action_space() for d, dev in self.devices.items()})
-
-    def get_flat_action_space(self) -> Box:
-        """The RL action space: the protocol's own (e.g. one price) or all device setpoints."""
-        protocol_space = getattr(self.protocol, "get_action_space", None)
-        if protocol_space is not None:
-            return protocol_space()
-        return flatten_box_spaces({d: dev.get_action_space() for d, dev in self.devices.items()})
-
-    def observation_names(self) -> list[str]:
-        """One label per entry of :meth:`observe` (``'ess1.storage.soc'``, ``'exchange.price'`` ...)."""
-        names = [f"{d}.{n}" for d, dev in self.devices.items()
-                 for n in dev.state.names("upper_level")]
-        return names + self.state.names("owner")
-
     def bus_names(self) -> list[str]:
         return self._net.bus.name.loc[self._bus_idx].astype(str).tolist()
 
     def reset(self, seed: int | None = None) -> None:
         super().reset(seed)
-        self.cost = self.safety = self.grid_cost = 0.0
+        self.grid_cost = 0.0
         self.converged = True
         self._t = 0
 
