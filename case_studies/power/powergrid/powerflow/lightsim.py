@@ -874,6 +874,31 @@ class LightSimSolver(PowerFlowSolver):
             losses_mw=float(pl.sum()),
         )
 
+    # ================================================================ export
+    def export_compiled(self) -> dict[str, Any]:
+        """Copy of the compiled model (current topology, admittances, tap table, injections).
+
+        Why: the batched solver (:mod:`powergrid.powerflow.batched`) must solve exactly
+        this model -- pandapower's admittances, tap formulas, injection weights and
+        switch handling -- so it reads it from here instead of compiling a second,
+        subtly different one. It only runs the steps the next ``solve`` would run
+        anyway, so this solver's results do not change.
+        """
+        if self._topo_dirty:
+            self._rebuild_topology()
+        if self._y_dirty:
+            self._rebuild_admittance()
+        n_trafo = self._trafo_rng[1] - self._trafo_rng[0]
+        if n_trafo and self._tappable.any():
+            self._ensure_tap_table()
+        names = (
+            "_nb _keep _red _ref _v_ref _v _f _t _full_act _f_only _t_only _yff _yft _ytf _ytt "
+            "_ysh _tappable _tap_min _tap_max _tap_pos _line_rng _trafo_rng _inj_bus _inj_w "
+            "_sl_load _sl_sgen _sl_storage _base_mva _ibase_ft _line_k _line_no_rating "
+            "_trafo_k_hv _trafo_k_lv _eg_pos _bus_rows _n_ext_grid _tap_table"
+        ).split()
+        return {name[1:]: copy.deepcopy(getattr(self, name)) for name in names}
+
     # ================================================================ inspection
     def write_results_to_net(self) -> None:
         """Write inputs and the last solution into ``net.res_*`` in pandapower's layout.
