@@ -13,12 +13,41 @@ import runpy
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
 from powergrid.agents.device_agent import ConfigError
 
 BENCH_DIR = Path(__file__).resolve().parents[3] / "bench"
+
+
+#: ``--no-pickle``: strict mode for every command that loads a setup's dataset.
+no_pickle_option = click.option(
+    "--no-pickle", is_flag=True,
+    help="refuse a pickled dataset_path (.pkl): unpickling runs any code in the file; "
+         "convert it once with powergrid.data.save_dataset(ds, 'data.npz')")
+
+
+def _load_setup_or_exit(setup: str, *, no_pickle: bool, **kwargs: Any) -> dict[str, Any]:
+    """``load_setup`` with ``--no-pickle``; a refused pickle exits 1 with the reason."""
+    from powergrid.data.dataset import PickleRefusedError
+    from powergrid.setups.loader import load_setup
+
+    try:
+        return load_setup(setup, allow_pickle=not no_pickle, **kwargs)
+    except PickleRefusedError as exc:
+        click.echo(f"{setup}: {exc}", err=True)
+        sys.exit(1)
+
+
+def _pickle_note(dataset_path: str) -> str:
+    """Why a pickled dataset_path was not opened by ``validate`` and what a run would do."""
+    return (f"note: dataset_path {dataset_path} is a pickle. validate did not open it (checking "
+            "never executes data), so its contents are unchecked; simulate, train and evaluate "
+            "will unpickle it, which runs any code it contains: the file is trusted code. "
+            "Convert it once with save_dataset(load_dataset(path), 'data.npz') "
+            "(powergrid.data), or pass --no-pickle to refuse pickles.")
 
 
 def _run_dir(out: str | None, kind: str) -> Path:
@@ -38,7 +67,7 @@ def setups() -> None:
     from powergrid.setups.loader import get_available_setups, load_setup
 
     for name in get_available_setups():
-        cfg = load_setup(name, validate=False)
+        cfg = load_setup(name, validate=False, defer_pickle=True)  # listing never unpickles
         dso = cfg.get("dso_config") or {}
         feeder = dso.get("network", "none (stand-alone)")
         click.echo(f"{name}: DSO feeder {feeder}, {len(cfg['microgrid_configs'])} microgrid(s), "
@@ -51,15 +80,25 @@ def setups() -> None:
 
 @main.command()
 @click.argument("config", type=click.Path(exists=True, dir_okay=False))
-def validate(config: str) -> None:
-    """Check a config.yml and report every problem at once."""
+@no_pickle_option
+def validate(config: str, no_pickle: bool) -> None:
+    """Check a config.yml and report every problem at once.
+
+    A .npz/.csv/.parquet dataset_path is loaded and checked; a pickled one is
+    never opened (checking must not execute data): validate checks that it
+    exists and says that a run would unpickle it.
+    """
+    from powergrid.data.dataset import is_pickle_path
     from powergrid.setups.loader import load_setup, validate_config
 
     try:
-        cfg = load_setup(config, validate=False)
+        cfg = load_setup(config, validate=False, allow_pickle=not no_pickle, defer_pickle=True)
     except (ConfigError, ValueError) as exc:
         click.echo(f"{config}: {exc}", err=True)
         sys.exit(1)
+    dataset_path = cfg.get("dataset_path")
+    if dataset_path and "dataset" not in cfg and is_pickle_path(dataset_path):
+        click.echo(_pickle_note(dataset_path))
     problems = validate_config(cfg)
     if problems:
         click.echo(f"{config}: {len(problems)} problem(s)", err=True)
@@ -79,8 +118,9 @@ def validate(config: str) -> None:
 @click.option("--backend", type=click.Choice(["lightsim2grid", "pandapower"]), default=None,
               help="power-flow backend (default: the setup's)")
 @click.option("--out", default=None, help="run folder (default runs/simulate-<time>)")
+@no_pickle_option
 def simulate(setup: str, policy: str, checkpoint: str | None, days: int, seed: int,
-             backend: str | None, out: str | None) -> None:
+             backend: str | None, out: str | None, no_pickle: bool) -> None:
     """Run a policy over test days; print a summary table and write plots."""
     from tqdm import tqdm
 
@@ -88,9 +128,8 @@ def simulate(setup: str, policy: str, checkpoint: str | None, days: int, seed: i
     from powergrid.envs.multi_agent_microgrids import MultiAgentMicrogrids
     from powergrid.plotting import plot_episode
     from powergrid.rollout import run_episode
-    from powergrid.setups.loader import load_setup
 
-    cfg = load_setup(setup)
+    cfg = _load_setup_or_exit(setup, no_pickle=no_pickle)
     cfg.update({"train": False, "max_episode_steps": 24})
     if backend:
         cfg["power_flow"] = {"backend": backend}
@@ -120,11 +159,17 @@ def simulate(setup: str, policy: str, checkpoint: str | None, days: int, seed: i
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@no_pickle_option
 @click.pass_context
-def train(ctx: click.Context) -> None:
+def train(ctx: click.Context, no_pickle: bool) -> None:
     """Train with RLlib (all flags of examples/05_mappo_training.py, e.g. --test)."""
+    from powergrid.training import DEFAULT_SETUP, parse_config
     from powergrid.training import main as train_main
 
+    if no_pickle:
+        # Refuse before Ray starts; a setup that passes has no pickle for training to read.
+        setup = parse_config(list(ctx.args)).setup or DEFAULT_SETUP
+        _load_setup_or_exit(setup, no_pickle=True, validate=False)
     train_main(list(ctx.args))
 
 
@@ -136,8 +181,9 @@ def train(ctx: click.Context) -> None:
                    "given as arguments)")
 @click.option("--days", default=3, show_default=True, help="number of test days")
 @click.option("--out", default=None, help="report folder (default runs/evaluate-<time>)")
+@no_pickle_option
 def evaluate(checkpoints: tuple[str, ...], setup: str, policies: str, days: int,
-             out: str | None) -> None:
+             out: str | None, no_pickle: bool) -> None:
     """Compare policies (and RLlib CHECKPOINTS) over test days.
 
     Writes results.csv, results.md, results.json and plots: cost per day per policy,
@@ -146,9 +192,10 @@ def evaluate(checkpoints: tuple[str, ...], setup: str, policies: str, days: int,
     from powergrid.evaluation import evaluate as run_evaluation
     from powergrid.evaluation import summarize
 
+    config = _load_setup_or_exit(setup, no_pickle=no_pickle)
     run = _run_dir(out, "evaluate")
     names = [p.strip() for p in policies.split(",") if p.strip()] + list(checkpoints)
-    df = run_evaluation(setup, names, days=days, out_dir=run)
+    df = run_evaluation(config, names, days=days, out_dir=run)
     table = summarize(df).reset_index()
     (run / "results.json").write_text(table.to_json(orient="records", indent=2))
     click.echo(table.to_string(index=False))
@@ -161,14 +208,14 @@ def evaluate(checkpoints: tuple[str, ...], setup: str, policies: str, days: int,
 @click.option("--integer", is_flag=True,
               help="add ESS charge/discharge exclusivity binaries (needs pyscipopt)")
 @click.option("--out", default=None, help="folder for the results")
-def optimize(setup: str, day: int, integer: bool, out: str | None) -> None:
+@no_pickle_option
+def optimize(setup: str, day: int, integer: bool, out: str | None, no_pickle: bool) -> None:
     """Solve the perfect-forecast optimal dispatch (the oracle) for one test day."""
     import pandas as pd
 
     from powergrid.optimization import solve_day
-    from powergrid.setups.loader import load_setup
 
-    res = solve_day(load_setup(setup), day, integer=integer)
+    res = solve_day(_load_setup_or_exit(setup, no_pickle=no_pickle), day, integer=integer)
     run = _run_dir(out, "optimize")
     summary = res.summary()
     summary["binding"] = res.violations

@@ -25,12 +25,23 @@ environments without a wrapper class::
 (a multiple of 24) so that hour-of-day is simply ``t % 24`` in both splits.
 Arrays are returned as ``float64`` (the bundled file stores ``float32`` to stay
 small; the upcast is exact). Keys this module does not know are kept as-is.
+
+Two conveniences make the user guide's ``data.pkl`` load as written (see
+:func:`normalize_dataset`): a series of exactly 24 values is a daily profile
+and is repeated to the split's length, and a missing or empty ``test`` split
+is a copy of ``train`` (with an :class:`InSampleEvaluationWarning`).
+
+Values are bounded as well as finite, because one absurd number (a price of
+1e300) would otherwise turn into ``inf`` observations and rewards far from
+the file that caused it: see :data:`MAX_ABS_PRICE`, ``max_load_pu`` and
+:data:`MAX_CAPACITY_FACTOR`.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import logging
 import pickle
 import warnings
 import zipfile
@@ -42,16 +53,23 @@ import numpy as np
 
 __all__ = [
     "DatasetError",
+    "PickleRefusedError",
     "UnsafeFormatWarning",
+    "InSampleEvaluationWarning",
     "SPLITS",
     "SERIES_KEYS",
     "PROFILE_KEYS",
     "HOURLY_KEYS",
     "DEFAULT_DATASET_FILENAME",
+    "PICKLE_SUFFIXES",
+    "MAX_ABS_PRICE",
+    "MAX_CAPACITY_FACTOR",
     "default_dataset_path",
+    "is_pickle_path",
     "load_default_dataset",
     "load_dataset",
     "load_metadata",
+    "normalize_dataset",
     "save_dataset",
     "validate_dataset",
     "day_count",
@@ -75,6 +93,17 @@ _CAPACITY_FACTOR_KEYS = ("solar", "wind", "solar_profiles", "wind_profiles")
 #: Solar/wind above this are almost certainly not capacity factors (e.g. kW).
 #: It is above 1 because some measured series slightly exceed nameplate.
 MAX_CAPACITY_FACTOR = 1.5
+#: Largest accepted ``|price|`` in $/MWh. Real wholesale prices stay within about
+#: -500 .. 10,000 $/MWh even in scarcity (market caps are of that order), so a
+#: value beyond 1e5 is a unit mistake or garbage; bounding it also keeps
+#: observations and rewards (price x MW) far from float overflow.
+MAX_ABS_PRICE = 1e5
+#: A series with exactly this many values is a daily profile (the guide's solar).
+DAILY_PROFILE_HOURS = 24
+#: File suffixes read with :mod:`pickle` (which can execute code).
+PICKLE_SUFFIXES: tuple[str, ...] = (".pkl", ".pickle")
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_DATASET_FILENAME = "simbench_hourly.npz"
 _NPZ_SEP = "__"  # npz member names are "<split>__<key>"; "/" would nest in the zip
@@ -109,8 +138,16 @@ class DatasetError(ValueError):
         super().__init__(where + message)
 
 
+class PickleRefusedError(DatasetError):
+    """A pickle was about to be loaded with ``allow_pickle=False`` (strict mode)."""
+
+
 class UnsafeFormatWarning(UserWarning):
     """Emitted when loading a pickle, because unpickling can execute code."""
+
+
+class InSampleEvaluationWarning(UserWarning):
+    """The ``test`` split is a copy of ``train``, so evaluation results are in-sample."""
 
 
 # --------------------------------------------------------------------------- paths
@@ -129,7 +166,29 @@ def load_default_dataset(*, validate: bool = True) -> dict[str, dict[str, Any]]:
 # --------------------------------------------------------------------------- loading
 
 
-def load_dataset(path: str | Path, *, validate: bool = True) -> dict[str, dict[str, Any]]:
+def is_pickle_path(path: str | Path) -> bool:
+    """Whether :func:`load_dataset` would unpickle ``path`` (judged by its suffix only).
+
+    Lets checking tools (``heron-power validate``) tell the user that a run
+    would execute the file, without opening it.
+    """
+    return Path(path).suffix.lower() in PICKLE_SUFFIXES
+
+
+def pickle_refused_message(path: str | Path) -> str:
+    """What, why and how to convert, for a pickle refused in strict mode."""
+    return (
+        f"{path} is a pickle and pickles are refused here (allow_pickle=False / --no-pickle): "
+        "unpickling runs any code the file contains. Convert it once, in a session that "
+        "trusts the file: from powergrid.data import load_dataset, save_dataset; "
+        f"save_dataset(load_dataset({str(path)!r}), 'data.npz'), then point dataset_path "
+        "at data.npz"
+    )
+
+
+def load_dataset(
+    path: str | Path, *, validate: bool = True, allow_pickle: bool = True
+) -> dict[str, dict[str, Any]]:
     """Load a dataset from ``.npz``, ``.pkl``/``.pickle``, ``.csv`` or ``.parquet``.
 
     - ``.npz``: our format (written by :func:`save_dataset`), read with
@@ -138,6 +197,8 @@ def load_dataset(path: str | Path, *, validate: bool = True) -> dict[str, dict[s
       format), kept for compatibility. **Unpickling executes arbitrary code**:
       only load files you created or trust. An :class:`UnsafeFormatWarning` is
       emitted every time; convert once with ``save_dataset(ds, "x.npz")``.
+      With ``allow_pickle=False`` a pickle is refused with a
+      :class:`PickleRefusedError` before the file is opened.
     - ``.csv`` / ``.parquet``: one row per hour with columns ``load``,
       ``solar``, ``wind``, ``price`` and optionally ``split`` (``train`` /
       ``test``; rows keep file order within a split). Without a ``split``
@@ -148,15 +209,19 @@ def load_dataset(path: str | Path, *, validate: bool = True) -> dict[str, dict[s
       ``wind_profile:<name>`` for the named profile matrices. Other columns
       (e.g. a timestamp) are ignored.
 
-    Arrays come back as ``float64``. With ``validate=True`` (the default) the
-    result is checked by :func:`validate_dataset`, so a bad file fails here,
-    with a message naming the key and the fix, not deep inside an episode.
+    Arrays come back as ``float64`` and pass through :func:`normalize_dataset`
+    (24-value daily profiles are repeated, an empty ``test`` becomes a copy of
+    ``train``). With ``validate=True`` (the default) the result is checked by
+    :func:`validate_dataset`, so a bad file fails here, with a message naming
+    the key and the fix, not deep inside an episode.
     """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".npz":
         ds = _read_npz(path)
-    elif suffix in (".pkl", ".pickle"):
+    elif suffix in PICKLE_SUFFIXES:
+        if not allow_pickle:
+            raise PickleRefusedError(pickle_refused_message(path))
         warnings.warn(
             f"loading {path} with pickle: unpickling can execute arbitrary code, so only load "
             "files you trust; convert it once with powergrid.data.save_dataset(ds, 'data.npz')",
@@ -177,9 +242,74 @@ def load_dataset(path: str | Path, *, validate: bool = True) -> dict[str, dict[s
         raise DatasetError(
             f"unsupported file type {suffix!r} for {path}; use .npz, .pkl, .csv or .parquet"
         )
+    ds = normalize_dataset(ds)
     if validate:
         validate_dataset(ds)
     return ds
+
+
+def normalize_dataset(ds: Mapping[str, Any]) -> dict[str, Any]:
+    """Expand the user guide's shorthands; returns a new dict (``ds`` is not changed).
+
+    - An hourly key with exactly 24 values (rows) in a split whose ``load`` is a
+      longer whole number of days is a daily profile: it is repeated to the
+      length of ``load`` (logged at INFO, naming key and split). Any other
+      length mismatch is left for :func:`validate_dataset` to report.
+    - A missing or empty ``test`` split becomes a copy of ``train`` (without
+      ``day_index``, which would otherwise be reported as train/test overlap),
+      with an :class:`InSampleEvaluationWarning`: evaluating on training days
+      says nothing about generalisation, but the guide's file has no test data.
+
+    Anything that is not in the expected shape is passed through unchanged so
+    that :func:`validate_dataset` can report it with context.
+    """
+    if not isinstance(ds, Mapping):
+        return ds  # type: ignore[return-value]  # validate_dataset explains
+    out: dict[str, Any] = {
+        split: _tile_daily_profiles(data, str(split)) if isinstance(data, Mapping) else data
+        for split, data in ds.items()
+    }
+    test = out.get("test")
+    train = out.get("train")
+    if (test is None or (isinstance(test, Mapping) and not test)) and isinstance(train, Mapping):
+        warnings.warn(
+            "the dataset has no 'test' data, so 'test' is a copy of 'train' and evaluation "
+            "(train: false) is in-sample: it measures fit, not generalisation; add a 'test' "
+            "split with held-out days to evaluate properly",
+            InSampleEvaluationWarning,
+            stacklevel=3,
+        )
+        out["test"] = {
+            k: np.array(v) if isinstance(v, np.ndarray) else v
+            for k, v in train.items()
+            if k != "day_index"
+        }
+    return out
+
+
+def _tile_daily_profiles(data: Mapping[str, Any], split: str) -> dict[str, Any]:
+    """Repeat 24-value hourly keys to the length of ``load`` (see normalize_dataset)."""
+    out = dict(data)
+    load = out.get("load")
+    if not isinstance(load, np.ndarray) or load.ndim != 1:
+        return out
+    n_hours = len(load)
+    if n_hours <= DAILY_PROFILE_HOURS or n_hours % DAILY_PROFILE_HOURS != 0:
+        return out
+    reps = n_hours // DAILY_PROFILE_HOURS
+    for key in HOURLY_KEYS:
+        value = out.get(key)
+        if key == "load" or not isinstance(value, np.ndarray) or value.ndim not in (1, 2):
+            continue
+        if value.shape[0] != DAILY_PROFILE_HOURS:
+            continue
+        out[key] = np.tile(value, (reps,) + (1,) * (value.ndim - 1))
+        logger.info(
+            "dataset[%r][%r]: 24 values, read as a daily profile and repeated %d times to "
+            "the %d hours of 'load'",
+            split, key, reps, n_hours,
+        )
+    return out
 
 
 def load_metadata(path: str | Path | None = None) -> dict[str, Any]:
@@ -302,9 +432,11 @@ def _frame_to_dataset(df: Any, *, source: str) -> dict[str, dict[str, Any]]:
     ds: dict[str, dict[str, Any]] = {}
     for split, mask in masks.items():
         if not mask.any():
+            if split == "test":
+                continue  # normalize_dataset copies train, with a warning
             raise DatasetError(
-                f"{source} has no rows with split == {split!r}; every dataset needs both "
-                f"{SPLITS} rows",
+                f"{source} has no rows with split == {split!r}; every dataset needs "
+                "'train' rows ('test' rows are optional but recommended)",
                 split=split,
             )
         part = df.loc[mask]
@@ -362,12 +494,16 @@ def validate_dataset(ds: Any, *, max_load_pu: float = 10.0) -> None:
     on its first axis and that length is a positive multiple of 24; no NaN or
     inf; load (and load profiles) are >= 0 and at most ``max_load_pu`` (a
     larger value means absolute units, not per-unit); solar/wind (and their
-    profiles) are in ``[0, 1.5]``; profile matrices are 2-D with one name per
-    column; ``day_index`` has one unique non-negative integer per day. Across
-    splits: ``day_index`` values must not overlap, because a shared day would
-    leak test data into training.
+    profiles) are in ``[0, MAX_CAPACITY_FACTOR]``; ``|price| <= MAX_ABS_PRICE``
+    $/MWh; profile matrices are 2-D with one name per column; ``day_index`` has
+    one unique non-negative integer per day. Across splits: ``day_index`` values
+    must not overlap, because a shared day would leak test data into training.
 
-    Messages have the form ``dataset['split']['key']: problem; fix``.
+    Messages have the form ``dataset['split']['key']: problem; fix``, and value
+    problems name the hour (and column, for profile matrices) of the first bad
+    value. This only checks: the guide's shorthands (24-value daily profiles,
+    an empty ``test``) are expanded by :func:`normalize_dataset`, which
+    :func:`load_dataset` applies before validating.
     """
     if not isinstance(ds, Mapping):
         raise DatasetError(
@@ -399,6 +535,12 @@ def _validate_split(data: Any, split: str, *, max_load_pu: float) -> None:
         raise DatasetError(
             f"must be a dict of hourly arrays, got {type(data).__name__}; see the dataset format "
             "in powergrid.data.dataset",
+            split=split,
+        )
+    if not data:
+        raise DatasetError(
+            f"is empty; give it {list(SERIES_KEYS)} (load_dataset and normalize_dataset copy "
+            "'train' into an empty 'test', with a warning that evaluation is then in-sample)",
             split=split,
         )
     for key in SERIES_KEYS:
@@ -449,37 +591,63 @@ def _validate_split(data: Any, split: str, *, max_load_pu: float) -> None:
     if "day_index" in data:
         _check_day_index(data["day_index"], split, n_days=n_hours // 24)
 
+    _check_bounds(data, split, max_load_pu=max_load_pu)
+
+
+def _check_bounds(data: Mapping[str, Any], split: str, *, max_load_pu: float) -> None:
+    """Magnitude limits per kind of series (values are already known to be finite)."""
     for key in _NON_NEGATIVE_KEYS:
-        if key in data:
-            arr = np.asarray(data[key])
-            if arr.min() < 0:
-                raise DatasetError(
-                    f"has negative values (min {arr.min():.4g} at hour "
-                    f"{int(np.argmin(arr.min(axis=1) if arr.ndim == 2 else arr))}); load is "
-                    "consumption in per-unit and must be >= 0; model generation in "
-                    "'solar'/'wind' instead",
-                    key=key,
-                    split=split,
-                )
-            if arr.max() > max_load_pu:
-                raise DatasetError(
-                    f"has max {arr.max():.4g}, above {max_load_pu} per-unit; it looks like "
-                    "absolute units (kW/MW): divide by the annual peak so the peak is ~1.0",
-                    key=key,
-                    split=split,
-                )
+        if key not in data:
+            continue
+        arr = np.asarray(data[key])
+        _reject(
+            arr, arr < 0, key, split, "has negative values",
+            "load is consumption in per-unit and must be >= 0; model generation in "
+            "'solar'/'wind' instead",
+        )
+        _reject(
+            arr, arr > max_load_pu, key, split, f"has values above {max_load_pu} per-unit",
+            "it looks like absolute units (kW/MW): divide by the annual peak so the peak "
+            "is ~1.0",
+        )
     for key in _CAPACITY_FACTOR_KEYS:
         if key in data:
             arr = np.asarray(data[key])
-            lo, hi = float(arr.min()), float(arr.max())
-            if lo < 0 or hi > MAX_CAPACITY_FACTOR:
-                raise DatasetError(
-                    f"has values in [{lo:.4g}, {hi:.4g}], outside [0, {MAX_CAPACITY_FACTOR}]; "
-                    "give generation as a fraction of rated capacity (divide by the installed "
-                    "capacity, clip small negatives to 0)",
-                    key=key,
-                    split=split,
-                )
+            _reject(
+                arr, (arr < 0) | (arr > MAX_CAPACITY_FACTOR), key, split,
+                f"has values outside [0, {MAX_CAPACITY_FACTOR}]",
+                "give generation as a fraction of rated capacity (divide by the installed "
+                "capacity, clip small negatives to 0)",
+            )
+    price = np.asarray(data["price"])
+    _reject(
+        price, np.abs(price) > MAX_ABS_PRICE, "price", split,
+        f"has values with |price| above MAX_ABS_PRICE = {MAX_ABS_PRICE:g} $/MWh",
+        "give prices in $/MWh (real markets stay within about -500..10000 $/MWh): check the "
+        "units or replace the outliers",
+    )
+
+
+def _reject(
+    arr: np.ndarray, bad: np.ndarray, key: str, split: str, problem: str, fix: str
+) -> None:
+    """Raise ``problem (count, first at hour h: v, range); fix`` if ``bad`` has any True."""
+    if not bad.any():
+        return
+    first = np.unravel_index(int(np.argmax(bad)), bad.shape)
+    raise DatasetError(
+        f"{problem} ({int(bad.sum())} value(s), first at {_where(first)}: "
+        f"{float(arr[first]):.4g}; range [{float(arr.min()):.4g}, {float(arr.max()):.4g}]); "
+        f"{fix}",
+        key=key,
+        split=split,
+    )
+
+
+def _where(index: tuple[Any, ...]) -> str:
+    """``hour h`` for a series, ``hour h, column c`` for a profile matrix."""
+    where = f"hour {int(index[0])}"
+    return where + (f", column {int(index[1])}" if len(index) > 1 else "")
 
 
 def _check_array(
@@ -504,17 +672,18 @@ def _check_array(
     if n_hours is not None and arr.shape[0] != n_hours:
         raise DatasetError(
             f"has length {arr.shape[0]} but 'load' has {n_hours}; every hourly array in a "
-            "split must cover the same hours",
+            f"split must cover the same hours: give {n_hours} values (one per hour), or "
+            f"exactly {DAILY_PROFILE_HOURS} for a daily profile that load_dataset repeats",
             key=key,
             split=split,
         )
     if arr.size and not np.isfinite(arr).all():
         bad = ~np.isfinite(arr)
-        hour = int(np.argmax(bad.any(axis=1) if arr.ndim == 2 else bad))
-        kind = "NaN" if np.isnan(arr).any() else "inf"
+        first = np.unravel_index(int(np.argmax(bad)), bad.shape)
+        kind = "NaN" if np.isnan(arr[first]) else str(float(arr[first]))
         raise DatasetError(
-            f"contains {int(bad.sum())} non-finite value(s) ({kind}, first at hour {hour}); "
-            "fill gaps (e.g. interpolate) before loading",
+            f"contains {int(bad.sum())} non-finite value(s) ({kind}, first at "
+            f"{_where(first)}); fill gaps (e.g. interpolate) before loading",
             key=key,
             split=split,
         )

@@ -1,3 +1,6 @@
+import numpy as np
+import pandas as pd
+import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -50,3 +53,38 @@ def test_optimize_and_evaluate(tmp_path):
               "--policies", "oracle,rule", "--out", str(tmp_path / "e"))
     assert out.exit_code == 0, out.output
     assert "rule" in out.output and (tmp_path / "e" / "results.json").exists()
+
+
+def test_validate_never_unpickles_and_says_a_run_would(hostile_pickle_setup):
+    config, data, marker = hostile_pickle_setup
+    out = CliRunner().invoke(main, ["validate", str(config)])
+    assert out.exit_code == 0, out.output
+    assert not marker.exists()  # the pickle's code did not run
+    assert "OK" in out.output and f"dataset_path {data} is a pickle" in out.output
+    assert "will unpickle it" in out.output and "trusted code" in out.output
+    strict = CliRunner().invoke(main, ["validate", "--no-pickle", str(config)])
+    assert strict.exit_code == 1
+    assert "refused" in strict.output and "save_dataset(" in strict.output
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("command", [["simulate"], ["evaluate"], ["optimize"], ["train", "--test"]])
+def test_no_pickle_refuses_before_loading(hostile_pickle_setup, tmp_path, command):
+    config, _, marker = hostile_pickle_setup
+    out = CliRunner().invoke(main, [*command, "--setup", str(config), "--no-pickle"])
+    assert out.exit_code == 1, out.output
+    assert "pickles are refused" in out.output and "data.npz" in out.output
+    assert not marker.exists()
+
+
+def test_validate_checks_a_safe_dataset(tmp_path):
+    hour = np.arange(48) % 24
+    frame = pd.DataFrame({"load": 0.5 + 0.01 * hour, "solar": 0.0, "wind": 0.3,
+                          "price": np.where(hour == 5, 1e300, 40.0)})
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    cfg = yaml.safe_load((SETUPS_DIR / "single_microgrid" / "config.yml").read_text())
+    cfg["dataset_path"] = "data.csv"
+    (tmp_path / "config.yml").write_text(yaml.safe_dump(cfg))
+    out = CliRunner().invoke(main, ["validate", str(tmp_path / "config.yml")])
+    assert out.exit_code == 1
+    assert "['train']['price']" in out.output and "first at hour 5" in out.output

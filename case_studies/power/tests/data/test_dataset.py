@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
+import logging
 import pickle
 import warnings
 from pathlib import Path
@@ -16,8 +17,12 @@ from hypothesis import strategies as st
 
 from powergrid.data import (
     HOURLY_KEYS,
+    MAX_ABS_PRICE,
+    MAX_CAPACITY_FACTOR,
     SERIES_KEYS,
     DatasetError,
+    InSampleEvaluationWarning,
+    PickleRefusedError,
     UnsafeFormatWarning,
     day_count,
     default_dataset_path,
@@ -25,6 +30,7 @@ from powergrid.data import (
     load_dataset,
     load_default_dataset,
     load_metadata,
+    normalize_dataset,
     save_dataset,
     validate_dataset,
 )
@@ -368,10 +374,17 @@ def test_csv_wrong_length_and_bad_values(tmp_path: Path) -> None:
         load_dataset(path)
     assert info.value.key == "price"
 
-    path = _write_csv(tmp_path / "e.csv", "split,load,solar,wind,price", _rows(48, "train"))
+    path = _write_csv(tmp_path / "e.csv", "split,load,solar,wind,price", _rows(48, "test"))
     with pytest.raises(DatasetError, match="no rows") as info:
         load_dataset(path)
-    assert info.value.split == "test"
+    assert info.value.split == "train"
+
+
+def test_csv_without_test_rows_evaluates_in_sample(tmp_path: Path) -> None:
+    path = _write_csv(tmp_path / "e.csv", "split,load,solar,wind,price", _rows(48, "train"))
+    with pytest.warns(InSampleEvaluationWarning, match="in-sample"):
+        ds = load_dataset(path)
+    assert np.array_equal(ds["test"]["load"], ds["train"]["load"])
 
 
 # --------------------------------------------------------------------------- episode slicing
@@ -413,3 +426,146 @@ def test_episode_slice_rejects_bad_arguments() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert day_count(SYNTH, "test") == 2
+
+
+# --------------------------------------------------------------------------- guide shorthands
+
+
+def _pickle(tmp_path: Path, ds: Any, name: str = "data.pkl") -> Path:
+    path = tmp_path / name
+    path.write_bytes(pickle.dumps(ds))
+    return path
+
+
+def test_daily_profile_of_24_values_is_tiled_and_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ds = _synthetic()
+    day = np.linspace(0.0, 1.0, 24)
+    ds["test"]["solar"] = day
+    ds["train"]["load_profiles"] = ds["train"]["load_profiles"][:24]
+    with caplog.at_level(logging.INFO, logger="powergrid.data.dataset"):
+        with pytest.warns(UnsafeFormatWarning):
+            out = load_dataset(_pickle(tmp_path, ds))
+    assert np.array_equal(out["test"]["solar"], np.tile(day, 2))
+    assert np.array_equal(out["train"]["load_profiles"], np.tile(ds["train"]["load_profiles"], (3, 1)))
+    assert np.array_equal(out["train"]["solar"], ds["train"]["solar"])  # full length: untouched
+    messages = [r.getMessage() for r in caplog.records if r.name == "powergrid.data.dataset"]
+    assert any("['test']['solar']" in m and "daily profile" in m for m in messages)
+    assert any("['train']['load_profiles']" in m for m in messages)
+    assert len(messages) == 2
+    assert ds["test"]["solar"] is day  # the input dict is not modified
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    split=st.sampled_from(["train", "test"]),
+    key=st.sampled_from(["solar", "wind", "price"]),
+    length=st.integers(min_value=1, max_value=200).filter(lambda n: n != 24),
+)
+def test_only_exactly_24_values_are_a_daily_profile(split: str, key: str, length: int) -> None:
+    ds = _synthetic()
+    n_hours = len(ds[split]["load"])
+    ds[split][key] = np.full(length, 0.5)
+    if length == n_hours:
+        validate_dataset(normalize_dataset(ds))
+        return
+    with pytest.raises(DatasetError, match=f"has length {length} but 'load' has {n_hours}") as info:
+        validate_dataset(normalize_dataset(ds))
+    assert (info.value.key, info.value.split) == (key, split)
+    assert "exactly 24 for a daily profile" in str(info.value)  # the fix
+
+
+@pytest.mark.parametrize("test_split", ["missing", {}, None])
+def test_missing_or_empty_test_split_copies_train_with_warning(
+    tmp_path: Path, test_split: Any
+) -> None:
+    ds = _synthetic()
+    if test_split == "missing":
+        del ds["test"]
+    else:
+        ds["test"] = test_split
+    with pytest.warns(UnsafeFormatWarning), pytest.warns(InSampleEvaluationWarning, match="in-sample"):
+        out = load_dataset(_pickle(tmp_path, ds))
+    for key in SERIES_KEYS + ("load_profiles",):
+        assert np.array_equal(out["test"][key], out["train"][key])
+    assert "day_index" not in out["test"]  # else it would be rejected as train/test overlap
+    out["test"]["load"][0] = 0.123  # a copy: changing test does not change train
+    assert out["train"]["load"][0] != 0.123
+
+
+def test_empty_test_split_is_still_an_error_for_validate_dataset() -> None:
+    ds = _synthetic()
+    ds["test"] = {}
+    with pytest.raises(DatasetError, match="is empty.*copy 'train'") as info:
+        validate_dataset(ds)
+    assert info.value.split == "test"
+
+
+# --------------------------------------------------------------------------- strict pickle mode
+
+
+def test_strict_mode_refuses_pickle_before_opening_it(hostile_pickle_setup: Any) -> None:
+    _, data, marker = hostile_pickle_setup
+    with pytest.raises(PickleRefusedError) as info:
+        load_dataset(data, allow_pickle=False)
+    msg = str(info.value)
+    assert "allow_pickle=False" in msg and "runs any code" in msg
+    assert f"save_dataset(load_dataset({str(data)!r}), 'data.npz')" in msg
+    assert not marker.exists()
+    assert isinstance(info.value, DatasetError)
+    with pytest.warns(UnsafeFormatWarning):
+        load_dataset(data)  # default: allowed, with the warning; the payload really runs
+    assert marker.exists()
+
+
+def test_strict_mode_still_loads_safe_formats(tmp_path: Path) -> None:
+    path = save_dataset(_synthetic(), tmp_path / "data.npz")
+    assert day_count(load_dataset(path, allow_pickle=False), "test") == 2
+
+
+# --------------------------------------------------------------------------- magnitudes
+
+
+def test_huge_price_is_rejected_with_hour_and_bound() -> None:
+    ds = _corrupt("test", "price", np.full(48, 40.0))
+    ds["test"]["price"][7] = 1e300
+    with pytest.raises(DatasetError, match=r"above MAX_ABS_PRICE = 100000 \$/MWh.*first at hour 7: 1e\+300"):
+        validate_dataset(ds)
+    ds["test"]["price"][7] = -MAX_ABS_PRICE  # negative prices are real; the bound is |price|
+    validate_dataset(ds)
+
+
+_BAD_VALUES = {
+    "price": st.floats(min_value=MAX_ABS_PRICE, exclude_min=True, allow_infinity=False)
+    | st.floats(max_value=-MAX_ABS_PRICE, exclude_max=True, allow_infinity=False),
+    "load": st.floats(max_value=-1e-300, allow_infinity=False)
+    | st.floats(min_value=10.0, exclude_min=True, allow_infinity=False),
+    "load_profiles": st.floats(min_value=10.0, exclude_min=True, allow_infinity=False),
+    "solar": st.floats(min_value=MAX_CAPACITY_FACTOR, exclude_min=True, allow_infinity=False)
+    | st.floats(max_value=-1e-300, allow_infinity=False),
+    "wind": st.floats(min_value=MAX_CAPACITY_FACTOR, exclude_min=True, allow_infinity=False),
+}
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    split=st.sampled_from(["train", "test"]),
+    key=st.sampled_from(sorted(_BAD_VALUES)),
+    pos=st.integers(min_value=0, max_value=47),
+    data=st.data(),
+)
+def test_out_of_range_values_name_key_split_and_first_hour(
+    split: str, key: str, pos: int, data: st.DataObject
+) -> None:
+    bad = data.draw(_BAD_VALUES[key] | st.sampled_from([np.nan, np.inf, -np.inf]), label="bad")
+    ds = _synthetic()
+    arr = ds[split][key].copy()
+    arr[pos] = bad  # for load_profiles: the whole row
+    arr[pos + 1 :] = bad  # later bad values must not hide the first one
+    ds[split][key] = arr
+    where = f"first at hour {pos}" + (", column 0" if arr.ndim == 2 else "")
+    with pytest.raises(DatasetError) as info:
+        validate_dataset(ds)
+    assert (info.value.key, info.value.split) == (key, split)
+    assert where in str(info.value)

@@ -84,3 +84,133 @@ def test_protocol_selected_from_config_yml(tmp_path):
     cfg["protocol"] = "price_signal"
     env = MultiAgentMicrogrids(load_setup(str(write(tmp_path, cfg))))
     assert all(env.action_space(a).shape == (1,) for a in env.possible_agents)
+
+
+# The user guide (BUILD_FROM_SCRATCH.md) sections 5.3 and 5.2, verbatim.
+GUIDE_5_3_DATA_PKL = """\
+# Create dataset (data.pkl)
+import pickle
+import numpy as np
+
+dataset = {
+    'train': {
+        'load': np.random.uniform(0.5, 1.2, 8760),      # Hourly load profile
+        'solar': np.maximum(0, np.sin(np.linspace(0, 2*np.pi, 24))),  # Daily solar
+        'wind': np.random.uniform(0.2, 0.8, 8760),      # Wind profile
+        'price': 30 + 20 * np.random.random(8760),      # $/MWh price
+    },
+    'test': {
+        # Same structure for test split
+    }
+}
+
+with open('data.pkl', 'wb') as f:
+    pickle.dump(dataset, f)
+"""
+
+GUIDE_5_2_CONFIG_YML = """\
+# config.yml
+dataset_path: data.pkl
+train: true
+penalty: 10.0
+share_reward: true
+max_episode_steps: 96  # 4 days
+
+dso_config:
+  name: DSO
+  network: ieee34
+  load_area: BANC
+
+microgrid_configs:
+  - name: MG1
+    connection_bus: "DSO Bus 850"
+    base_power: 1.0
+    load_scale: 0.1
+    devices:
+      - type: Generator
+        name: gen1
+        device_state_config:
+          bus: "Bus 633"
+          p_max_MW: 2.0
+          p_min_MW: 0.5
+          cost_curve_coefs: [0.02, 10.0, 0.0]
+
+      - type: ESS
+        name: ess1
+        device_state_config:
+          bus: "Bus 634"
+          e_capacity_MWh: 5.0
+          p_max_MW: 1.0
+          p_min_MW: -1.0
+          init_soc: 0.5
+
+  - name: MG2
+    connection_bus: "DSO Bus 860"
+    devices:
+      - type: Generator
+        name: gen2
+        device_state_config:
+          bus: "Bus 633"
+          p_max_MW: 1.5
+          p_min_MW: 0.3
+
+  - name: MG3
+    connection_bus: "DSO Bus 890"
+    devices:
+      - type: ESS
+        name: ess3
+        device_state_config:
+          bus: "Bus 680"
+          e_capacity_MWh: 3.0
+"""
+
+
+def test_guide_5_3_data_pkl_and_5_2_config_load_verbatim(tmp_path, monkeypatch, caplog):
+    import logging
+
+    from powergrid.data import InSampleEvaluationWarning, UnsafeFormatWarning
+    from powergrid.setups.loader import load_dataset
+
+    monkeypatch.chdir(tmp_path)
+    exec(compile(GUIDE_5_3_DATA_PKL, "BUILD_FROM_SCRATCH.md section 5.3", "exec"), {})
+    solar_day = np.maximum(0, np.sin(np.linspace(0, 2 * np.pi, 24)))
+    with caplog.at_level(logging.INFO, logger="powergrid.data.dataset"), \
+            pytest.warns(UnsafeFormatWarning), pytest.warns(InSampleEvaluationWarning):
+        ds = load_dataset("data.pkl")
+    assert {k: v.shape for k, v in ds["train"].items()} == {k: (8760,) for k in ds["train"]}
+    assert np.array_equal(ds["train"]["solar"], np.tile(solar_day, 365))
+    assert all(np.array_equal(ds["test"][k], ds["train"][k]) for k in ds["train"])
+    assert any("'train'" in r.getMessage() and "'solar'" in r.getMessage()
+               and "daily profile" in r.getMessage() for r in caplog.records)
+
+    (tmp_path / "config.yml").write_text(GUIDE_5_2_CONFIG_YML)
+    with pytest.warns(UnsafeFormatWarning), pytest.warns(InSampleEvaluationWarning):
+        cfg = load_setup(str(tmp_path / "config.yml"))  # validates: raises on any problem
+    assert cfg["dataset_path"] == str(tmp_path / "data.pkl")
+    assert cfg["dataset"]["test"]["load"].shape == (8760,)
+    assert validate_config(cfg) == []
+
+
+def test_load_dataset_reexported_as_in_guide_5_4():
+    import powergrid.data.dataset as dataset_module
+    from powergrid.setups.loader import load_dataset
+
+    assert load_dataset is dataset_module.load_dataset
+
+
+def test_strict_mode_refuses_pickle_without_opening_it(hostile_pickle_setup):
+    from powergrid.data import PickleRefusedError, load_dataset
+
+    config, data, marker = hostile_pickle_setup
+    with pytest.raises(PickleRefusedError, match="pickle") as info:
+        load_setup(str(config), allow_pickle=False)
+    msg = str(info.value)
+    assert str(data) in msg and "runs any code" in msg and "save_dataset(" in msg
+    assert "data.npz" in msg
+    assert not marker.exists()
+    cfg = load_setup(str(config), defer_pickle=True)  # checking only: path resolved, not read
+    assert cfg["dataset_path"] == str(data) and "dataset" not in cfg
+    assert not marker.exists()
+    with pytest.warns(Warning, match="arbitrary code"):
+        load_dataset(data)  # the default still loads it, and the payload is live
+    assert marker.exists()
