@@ -32,6 +32,13 @@ from powergrid.utils.safety import V_MAX_PU, V_MIN_PU, line_overload, voltage_vi
 __all__ = ["GridAgent", "PowerGridAgent", "GridSystemAgent", "DEVICE_REGISTRY", "Generator", "ESS"]
 
 
+#: A microgrid's ``load_scale`` when its config gives none: 10 % of the IEEE 13 feeder's
+#: published load (about 0.35 MW peak), the size of a microgrid whose devices are rated
+#: 1-2 MW, as in the user guide's setup. A full IEEE 13 load (3.5 MW) per microgrid
+#: does not fit on the IEEE 34 feeder: its power flow diverges at once.
+DEFAULT_MICROGRID_LOAD_SCALE = 0.1
+
+
 def _zone_mask(net: Any, zone: str) -> np.ndarray:
     if "zone" in net.bus and zone and (net.bus.zone == zone).any():
         return (net.bus.zone == zone).to_numpy()
@@ -80,7 +87,7 @@ class PowerGridAgent(GridAgent):
                          config={"agents": grid_config.get("devices", [])}, **kwargs)
         self.zone = self.agent_id if zone is None else zone
         self.dt = float(dt)
-        self.load_scale = float(grid_config.get("load_scale", 1.0))
+        self.load_scale = float(grid_config.get("load_scale", DEFAULT_MICROGRID_LOAD_SCALE))
         if self.load_scale < 0:
             raise ConfigError(f"{self.agent_id}: load_scale must be >= 0, got {self.load_scale}.")
         self.include_grid_cost = bool(grid_config.get("include_grid_cost", True))
@@ -364,6 +371,9 @@ class GridSystemAgent(SystemAgent):
         super().__init__(agent_id, **kwargs)
         self.zone = agent_id if zone is None else zone
         self.load_scale = float(load_scale)
+        if not np.isfinite(self.load_scale) or self.load_scale < 0:
+            raise ConfigError(f"dso_config.load_scale must be a finite number >= 0, "
+                              f"got {load_scale!r}.")
         self.state.add_feature("exchange", GridExchange())
         self._load_rows = np.zeros(0, dtype=np.int64)
         self.grid_model = None

@@ -27,7 +27,7 @@ KNOWN_TOP_KEYS = {
     "dataset_path", "dataset", "train", "penalty", "share_reward", "max_episode_steps",
     "dso_config", "microgrid_configs", "centralized", "message_broker", "redis_url",
     "power_flow", "protocol", "dt", "nonconvergence_penalty", "truncate_on_divergence", "seed",
-    "regulator_control",
+    "regulator_control", "pad_spaces",
 }
 
 
@@ -122,7 +122,7 @@ def validate_config(config: dict[str, Any]) -> list[str]:
         if mg["name"] in names:
             problems.append(f"{where}: duplicate name")
         names.add(mg["name"])
-        if mg.get("load_scale", 1.0) < 0:
+        if mg.get("load_scale", 0.0) < 0:
             problems.append(f"{where}: load_scale must be >= 0")
         if dso and mg.get("connection_bus") not in dso_buses:
             problems.append(f"{where}: connection_bus {mg.get('connection_bus')!r} is not a bus "

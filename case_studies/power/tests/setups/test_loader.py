@@ -80,7 +80,7 @@ def test_protocol_selected_from_config_yml(tmp_path):
     cfg = base()
     cfg["protocol"] = "p2p"
     env = MultiAgentMicrogrids(load_setup(str(write(tmp_path, cfg))))
-    assert env.market is not None and env.action_space("MG3").shape == (2,)
+    assert env.market is not None and env.native_action_spaces["MG3"].shape == (2,)
     cfg["protocol"] = "price_signal"
     env = MultiAgentMicrogrids(load_setup(str(write(tmp_path, cfg))))
     assert all(env.action_space(a).shape == (1,) for a in env.possible_agents)
