@@ -5,6 +5,13 @@ tests, so that every later failure is the user's latest change and not the
 template. The generated project depends on ``heron`` alone: ``DOMAIN`` is only the
 name of the generated package, even when it is ``powergrid``.
 
+A ``DOMAIN`` that names an installed package (``powergrid`` ships with heron-marl)
+is allowed, because the user guide does exactly that: the generated tests
+(``conftest.py``) and example put the project root first on ``sys.path``, so the
+project's own regular package shadows the installed one, and
+``tests/test_package.py`` fails if a module the project lacks was filled in from the
+installed package. :func:`installed_elsewhere` tells the CLI to say so.
+
 Templates are ``*.tmpl`` files in :mod:`heron.scaffold.templates` rendered with
 :class:`string.Template` (``${domain}`` etc.), because Python code is full of
 braces that ``str.format`` would trip over.
@@ -12,6 +19,7 @@ braces that ``str.format`` would trip over.
 
 from __future__ import annotations
 
+import importlib.util
 import keyword
 import re
 import sys
@@ -19,7 +27,8 @@ from importlib import resources
 from pathlib import Path
 from string import Template
 
-__all__ = ["ScaffoldError", "create_project", "render", "validate_identifier", "FILES"]
+__all__ = ["ScaffoldError", "create_project", "installed_elsewhere", "render",
+           "validate_identifier", "FILES"]
 
 #: template file -> output path (``{domain}`` is replaced by the package name).
 FILES: dict[str, str] = {
@@ -31,6 +40,8 @@ FILES: dict[str, str] = {
     "utils_init.py.tmpl": "{domain}/utils/__init__.py",
     "run_example.py.tmpl": "examples/run_example.py",
     "test_env.py.tmpl": "tests/test_env.py",
+    "test_package.py.tmpl": "tests/test_package.py",
+    "conftest.py.tmpl": "conftest.py",
     "pyproject.toml.tmpl": "pyproject.toml",
     "README.md.tmpl": "README.md",
 }
@@ -73,6 +84,28 @@ def _check_domain(domain: str) -> str:
             f"Try DOMAIN={domain}_case."
         )
     return domain
+
+
+def installed_elsewhere(domain: str, root: str | Path | None = None) -> str | None:
+    """Where an importable package named ``domain`` lives, if not inside ``root``.
+
+    Only looks (``find_spec`` on a top-level name imports nothing).
+    """
+    try:
+        spec = importlib.util.find_spec(domain)
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    if spec.submodule_search_locations:  # a package: its directory
+        where = Path(next(iter(spec.submodule_search_locations)))
+    elif spec.origin and spec.has_location:  # a module file
+        where = Path(spec.origin)
+    else:  # built-in or frozen
+        return spec.origin or domain
+    if root is not None and where.resolve().is_relative_to(Path(root).resolve()):
+        return None
+    return str(where)
 
 
 def _camel(domain: str) -> str:

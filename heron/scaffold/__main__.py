@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from heron.scaffold import ScaffoldError, create_project
+from heron.scaffold import ScaffoldError, create_project, installed_elsewhere
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,9 +22,17 @@ def main(argv: list[str] | None = None) -> int:
     except ScaffoldError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"Created {root}\n\nNext:\n  cd {root}\n  pip install -e . --no-build-isolation"
-          "   # or: export PYTHONPATH=.\n  python examples/run_example.py\n"
-          "  python -m pytest tests -q")
+    other = installed_elsewhere(args.domain, root)
+    install = "" if other else "  pip install -e . --no-build-isolation   # optional\n"
+    print(f"Created {root}\n\nNext:\n  cd {root}\n{install}"
+          "  python examples/run_example.py\n  python -m pytest -q")
+    if other:
+        print(f"\nNote: a package named {args.domain!r} is already installed here ({other}).\n"
+              f"Run the project from its root: its tests (conftest.py) and example put it\n"
+              f"first on sys.path, so its own {args.domain} package shadows the installed\n"
+              f"one, and tests/test_package.py fails if a module it lacks comes from there.\n"
+              f"Do not pip install it into this environment (two packages cannot share a\n"
+              f"name), or choose another DOMAIN, e.g. DOMAIN=my_{args.domain}.")
     return 0
 
 
