@@ -53,10 +53,9 @@ REDIS_PORT ?= 6379
 REDIS_DIR ?= .redis
 REDIS_ARGS ?= --appendonly yes
 
-redis-up:  ## local redis-server on 127.0.0.1:$(REDIS_PORT) for message_broker: redis
-	bash scripts/redis_service.sh install
+redis-up:  ## local redis-server on 127.0.0.1:$(REDIS_PORT), password per run (installs it if missing)
 	bash scripts/redis_service.sh start $(REDIS_PORT) $(REDIS_DIR) $(REDIS_ARGS)
-	@echo "redis_url: redis://127.0.0.1:$(REDIS_PORT)/0   (stop with: make redis-down)"
+	@echo "redis_url: $$(bash scripts/redis_service.sh url $(REDIS_DIR))   (again: bash scripts/redis_service.sh url $(REDIS_DIR); stop: make redis-down)"
 
 redis-down:
 	bash scripts/redis_service.sh stop $(REDIS_DIR)

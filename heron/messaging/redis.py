@@ -13,10 +13,18 @@ in-process behaves the same over the wire:
 * **Subscribe position**: a new group starts at ``$`` (the end of the stream at subscribe
   time): a subscriber receives the messages published *after* it subscribed, exactly as
   in memory. Re-subscribing an existing consumer keeps its position, so a consumer that
-  restarts picks up what was published while it was away. A server without persistence
-  forgets topics and groups on restart: operations then fail loudly (unknown topic / not
-  subscribed) until topics are declared and subscribed again, which also resets the
-  duplicate filter for the fresh group (its seq counter starts again at 1).
+  restarts picks up what was published while it was away.
+* **Data loss**: a server without persistence (no ``--appendonly yes``) forgets every
+  topic, stream, group and counter when it restarts. The broker notices (a topic it
+  declared is gone from the registry, or a group it created is missing) and, by default
+  (``on_data_loss="recreate"``), logs a warning that says the server lost its data and
+  to enable AOF, counts it in :attr:`RedisBroker.data_losses`, re-declares its topics
+  and re-creates its groups at the start of the new, empty streams (so nothing
+  published *after* the loss is missed), resets its duplicate filters (seq numbers
+  restart at 1) and carries on. What was in flight at the restart (published but not
+  consumed, or consumed but not acked) is gone: at-least-once delivery holds only with
+  persistence, and the warning and the counter make the gap visible instead of silent.
+  ``on_data_loss="raise"`` raises a :class:`BrokerError` saying so instead.
 * **Ordering**: ``publish`` runs one Lua script that checks the topic, ``INCR``-s the
   sequence number and ``XADD``-s the entry atomically, so stream order equals ``seq``
   order even with many concurrent publishers. That is what makes "drop anything whose
@@ -27,7 +35,11 @@ in-process behaves the same over the wire:
 * **Faults**: every command is retried with exponential back-off on connection errors
   until ``connect_timeout_s`` has passed since the first failure (a restarting server),
   then a :class:`BrokerError` names the URL. ``publish`` carries a client-side id so a
-  retry after a lost reply does not append the message twice.
+  retry after a lost reply does not append the message twice. A refused password
+  (``NOAUTH``/``WRONGPASS``) is not retried: it is a :class:`BrokerError` at once that
+  says the URL needs the server's password.
+* **Secrets**: the URL may carry a password (``redis://:PASSWORD@host:port/db``); it is
+  masked (``***``) in every log line, error message and ``repr``.
 * **Hostile input**: entries that are not valid JSON messages, or bigger than
   ``max_message_bytes``, are logged (``logging.warning``), acknowledged so they are not
   redelivered forever, and skipped; consuming never crashes on them.
@@ -46,6 +58,7 @@ from urllib.parse import urlsplit, urlunsplit
 try:
     import redis
     from redis.backoff import NoBackoff
+    from redis.exceptions import AuthenticationError as RedisAuthenticationError
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import ResponseError
     from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -63,6 +76,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_MAX_MESSAGE_BYTES = 1 << 20  # 1 MiB; a state snapshot is far smaller
+ON_DATA_LOSS = ("recreate", "raise")
 _TRANSIENT = (RedisConnectionError, RedisTimeoutError)  # BusyLoadingError is a ConnectionError
 
 # KEYS: registry set, seq counter, stream, publish-id key
@@ -129,6 +143,11 @@ class RedisBroker(MessageBroker):
     publish_dedup_ttl_s:
         How long a publish id is remembered, i.e. the window in which a retried publish is
         recognised and not appended twice.
+    on_data_loss:
+        What to do when the server turns out to have lost its data (restarted without
+        persistence): ``"recreate"`` (default) re-declares this broker's topics and
+        groups, logs a warning and counts it in :attr:`data_losses`; ``"raise"`` raises
+        :class:`BrokerError`.
     """
 
     def __init__(
@@ -141,6 +160,7 @@ class RedisBroker(MessageBroker):
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         socket_timeout_s: float = 10.0,
         publish_dedup_ttl_s: int = 300,
+        on_data_loss: str = "recreate",
     ) -> None:
         if not namespace or not isinstance(namespace, str):
             raise ValueError(f"namespace must be a non-empty string, got {namespace!r}.")
@@ -151,6 +171,10 @@ class RedisBroker(MessageBroker):
                 f"block_ms must be >= 1 and below socket_timeout_s*1000 "
                 f"({socket_timeout_s * 1000:.0f}), got {block_ms}."
             )
+        if on_data_loss not in ON_DATA_LOSS:
+            raise ValueError(
+                f"on_data_loss must be one of {', '.join(ON_DATA_LOSS)}, got {on_data_loss!r}."
+            )
         self.redis_url = redis_url
         self.namespace = namespace
         self.connect_timeout_s = float(connect_timeout_s)
@@ -158,7 +182,13 @@ class RedisBroker(MessageBroker):
         self.block_ms = int(block_ms)
         self.max_message_bytes = int(max_message_bytes)
         self.publish_dedup_ttl_s = int(publish_dedup_ttl_s)
+        self.on_data_loss = on_data_loss
+        #: how many times this broker found that the server had lost its data (both modes)
+        self.data_losses = 0
         self._closed = False
+        # what this broker declared / subscribed: after a data loss it re-creates these
+        self._declared: set[str] = set()
+        self._subscribed: set[tuple[str, str]] = set()
         # We own the retry policy (deadline + back-off); redis-py must not retry on its own,
         # or the "unreachable after connect_timeout_s" promise would not hold.
         try:
@@ -219,6 +249,8 @@ class RedisBroker(MessageBroker):
         while True:
             try:
                 return fn()
+            except RedisAuthenticationError as exc:
+                raise self._auth_error(what, exc) from exc
             except _TRANSIENT as exc:
                 now = time.monotonic()
                 if first_failure is None:
@@ -237,12 +269,84 @@ class RedisBroker(MessageBroker):
                     ) from exc
                 time.sleep(min(0.05 * 2 ** (attempt - 1), 1.0, left))
 
+    def _auth_error(self, what: str, exc: Exception) -> BrokerError:
+        has_password = urlsplit(self.redis_url).password is not None
+        fix = ("the password in redis_url is wrong" if has_password else
+               "the server requires a password and redis_url has none")
+        return BrokerError(
+            f"Redis at {_redact(self.redis_url)} refused to {what}: {fix} ({exc}). Use "
+            "redis_url=redis://:PASSWORD@host:port/db with the server's password "
+            "(`make redis-up` prints that URL; `bash scripts/redis_service.sh url .redis` "
+            "prints it again)."
+        )
+
     def _unknown_topic(self, topic: str) -> UnknownTopicError:
-        known = ", ".join(self.topics[:10]) or "none"
+        topics = self.topics
+        known = ", ".join(topics[:10]) or "none"
+        hint = ""
+        if not topics:
+            hint = (f" The server has no topics at all in namespace {self.namespace!r}: if it "
+                    "restarted without persistence it lost them (run it with --appendonly "
+                    "yes, as `make redis-up` does); the process that declared them declares "
+                    "them again when it next uses the broker.")
         return UnknownTopicError(
             f"Unknown topic {topic!r}. Declare it with create_topic() or subscribe() "
-            f"first. Known topics: {known}."
+            f"first. Known topics: {known}.{hint}"
         )
+
+    # -- data loss -------------------------------------------------------------------
+    def _data_lost(self, evidence: str) -> None:
+        """The server forgot what we created (restart without persistence): say so loudly.
+
+        Then either raise (``on_data_loss="raise"``) or re-create our topics and groups so
+        the run goes on. Groups are re-created at ``0``, the start of the new stream: it
+        holds only messages published since the loss, which the consumer has not seen.
+        """
+        self.data_losses += 1
+        if self.on_data_loss == "raise":
+            # forget what we had created: the caller declares and subscribes again
+            self._declared.clear()
+            self._subscribed.clear()
+            self._forget_positions()
+            raise BrokerError(
+                f"The Redis server at {_redact(self.redis_url)} lost its data ({evidence}): "
+                "it was restarted (or flushed) without persistence, so messages in flight "
+                "are gone. Run it with the append-only file (--appendonly yes, as `make "
+                "redis-up` does), or use on_data_loss='recreate' to carry on."
+            )
+        log.warning(
+            "RedisBroker: the Redis server at %s lost its data (%s): it was restarted or "
+            "flushed without persistence. Messages published before that and not yet "
+            "consumed or acked are gone; sequence numbers restart at 1. Re-declaring %d "
+            "topic(s) and %d subscription(s) in namespace %r and carrying on (data loss #%d "
+            "for this broker). Enable the append-only file (--appendonly yes, as `make "
+            "redis-up` does) so a restart keeps them.",
+            _redact(self.redis_url), evidence, len(self._declared), len(self._subscribed),
+            self.namespace, self.data_losses)
+        if self._declared:
+            topics = sorted(self._declared)
+            self._call("re-declare topics",
+                       lambda: self._client.sadd(self._registry_key, *topics))
+        for topic, consumer in sorted(self._subscribed):
+            self._call("re-subscribe", lambda t=topic, c=consumer: self._create_group(t, c, "0"))
+        self._forget_positions()
+
+    def _forget_positions(self) -> None:
+        """Every stream is new: old seqs and ids mean nothing to the duplicate filter."""
+        for state in (self._last_seq, self._ids, self._last_id):
+            state.clear()
+        self._inflight_lost.clear()
+
+    def _create_group(self, topic: str, consumer: str, start: str) -> bool:
+        """``XGROUP CREATE ... MKSTREAM``; False if the group already exists."""
+        try:
+            self._client.xgroup_create(self._stream_key(topic), consumer, id=start,
+                                       mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+            return False  # already subscribed: keep its position and pending list
+        return True
 
     def _not_subscribed(self, topic: str, consumer: str) -> UnknownTopicError:
         if not self.has_topic(topic):
@@ -254,14 +358,24 @@ class RedisBroker(MessageBroker):
     def _read_group(self, topic: str, consumer: str, start: bytes | str,
                     count: int | None = None, block: int | None = None
                     ) -> list[tuple[bytes, dict[bytes, bytes] | None]]:
-        """One ``XREADGROUP``; a missing group becomes the in-memory broker's error."""
-        try:
-            reply = self._client.xreadgroup(consumer, consumer, {self._stream_key(topic): start},
-                                            count=count, block=block)
-        except ResponseError as exc:
-            if "NOGROUP" in str(exc):
-                raise self._not_subscribed(topic, consumer) from None
-            raise BrokerError(f"XREADGROUP on {topic!r} for {consumer!r} failed: {exc}") from exc
+        """One ``XREADGROUP``; a missing group becomes the in-memory broker's error.
+
+        A missing group this broker created means the server lost its data: handled by
+        :meth:`_data_lost`, then the read is tried once more on the re-created group.
+        """
+        key = self._stream_key(topic)
+        for attempt in (1, 2):
+            try:
+                reply = self._client.xreadgroup(consumer, consumer, {key: start},
+                                                count=count, block=block)
+                break
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise BrokerError(
+                        f"XREADGROUP on {topic!r} for {consumer!r} failed: {exc}") from exc
+                if attempt == 2 or (topic, consumer) not in self._subscribed:
+                    raise self._not_subscribed(topic, consumer) from None
+                self._data_lost(f"consumer group {consumer!r} of topic {topic!r} is gone")
         if not reply:
             return []
         if isinstance(reply, dict):  # RESP3 shape
@@ -324,10 +438,15 @@ class RedisBroker(MessageBroker):
                 f"Topic name {topic!r} is reserved (no leading '__', no trailing ':seq')."
             )
         self._call("create a topic", lambda: self._client.sadd(self._registry_key, topic))
+        self._declared.add(topic)
 
     def has_topic(self, topic: str) -> bool:
-        return bool(self._call("check a topic",
-                               lambda: self._client.sismember(self._registry_key, topic)))
+        known = bool(self._call("check a topic",
+                                lambda: self._client.sismember(self._registry_key, topic)))
+        if not known and topic in self._declared:
+            self._data_lost(f"topic {topic!r} it declared is no longer registered")
+            return True  # re-declared (with on_data_loss="raise" we never get here)
+        return known
 
     @property
     def topics(self) -> list[str]:
@@ -337,26 +456,22 @@ class RedisBroker(MessageBroker):
     def subscribe(self, topic: str, consumer: str) -> None:
         if not consumer or not isinstance(consumer, str):
             raise ValueError(f"Consumer name must be a non-empty string, got {consumer!r}.")
+        pair = (topic, consumer)
+        known = pair in self._subscribed
         self.create_topic(topic)
-        key = self._stream_key(topic)
-
-        def create_group() -> bool:
-            try:
-                self._client.xgroup_create(key, consumer, id="$", mkstream=True)
-            except ResponseError as exc:
-                if "BUSYGROUP" not in str(exc):
-                    raise
-                return False  # already subscribed: keep its position and pending list
-            return True
-
-        if self._call("subscribe", create_group):
+        # a group we had created and is gone was lost with the server's data: the new
+        # stream holds only messages published since, so start at its beginning
+        start = "0" if known else "$"
+        if self._call("subscribe", lambda: self._create_group(topic, consumer, start)):
+            if known:
+                self._data_lost(f"consumer group {consumer!r} of topic {topic!r} is gone")
             # A brand-new group (first subscribe, or the server lost its data and seq
             # restarted at 1): duplicate-filter state from an older group would wrongly
             # drop the new, low-numbered messages.
-            pair = (topic, consumer)
             for state in (self._last_seq, self._ids, self._last_id):
                 state.pop(pair, None)
             self._inflight_lost.discard(pair)
+        self._subscribed.add(pair)
 
     # -- traffic -------------------------------------------------------------------
     def publish(self, message: Message) -> int:
@@ -382,14 +497,21 @@ class RedisBroker(MessageBroker):
         publish_id = uuid.uuid4().hex  # same id on every retry: the script dedups it
         keys = [self._registry_key, self._seq_key(topic), self._stream_key(topic),
                 self._publish_id_key(topic, publish_id)]
-        seq, _entry_id = self._call(
-            "publish",
-            lambda: self._publish_script(keys=keys,
-                                         args=[topic, data, self.publish_dedup_ttl_s]),
-        )
-        if int(seq) < 0:
+        def send() -> int:
+            seq, _entry_id = self._call(
+                "publish",
+                lambda: self._publish_script(keys=keys,
+                                             args=[topic, data, self.publish_dedup_ttl_s]),
+            )
+            return int(seq)
+
+        seq = send()
+        if seq < 0 and topic in self._declared:
+            self._data_lost(f"topic {topic!r} it declared is no longer registered")
+            seq = send()
+        if seq < 0:
             raise self._unknown_topic(topic)
-        message.seq = int(seq)
+        message.seq = seq
         return message.seq
 
     def _read_new(self, topic: str, consumer: str, count: int | None,

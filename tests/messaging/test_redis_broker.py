@@ -1,4 +1,4 @@
-"""RedisBroker against a real redis-server (see ``redis_server`` in tests/conftest.py).
+"""RedisBroker against a real redis-server (fixtures from ``heron.testing.redis_service``).
 
 No mocks: these tests exist to show that the in-memory semantics survive a real wire,
 other processes, a server restart and hostile input.
@@ -373,20 +373,121 @@ def test_entries_trimmed_while_pending_are_dropped(make, raw, namespace, caplog)
     assert raw.xpending(f"{namespace}:t", "c")["pending"] == 0
 
 
-def test_server_that_lost_its_data_is_loud_then_recovers(make, raw, namespace):
-    # A redis without persistence forgets everything on restart (simulated by deleting
-    # the namespace's keys): the broker must fail loudly, and after re-declaring, the
-    # restarted seq counter must not trip the duplicate filter.
+def test_server_that_lost_its_data_is_loud_then_recovers(make, raw, namespace, caplog):
+    # Everything the namespace had is deleted (as a restart without persistence would):
+    # the broker must say so, re-declare, and the restarted seq counter must not trip the
+    # duplicate filter.
     b = make()
     b.subscribe("t", "c")
     for i in range(3):
         b.publish(msg("t", i))
     b.ack("t", "c", [m.seq for m in b.consume("t", "c")])
     raw.delete(*raw.keys(f"{namespace}:*"))
-    with pytest.raises(UnknownTopicError, match="Unknown topic 't'"):
-        b.publish(msg("t", 3))
-    with pytest.raises(UnknownTopicError):
-        b.consume("t", "c")
-    b.subscribe("t", "c")
-    assert b.publish(msg("t", 3)) == 1
+    with caplog.at_level(logging.WARNING, logger="heron.messaging.redis"):
+        assert b.publish(msg("t", 3)) == 1
+    assert "lost its data" in caplog.text and "--appendonly yes" in caplog.text
+    assert b.data_losses == 1
     assert payloads(b.consume("t", "c")) == [3]
+    # a topic this broker never declared is still an unknown topic, with a hint
+    with pytest.raises(UnknownTopicError, match="Unknown topic 'never'"):
+        b.publish(msg("never", 0))
+
+
+def publish_and_consume_some(pub: RedisBroker, sub: RedisBroker) -> None:
+    sub.subscribe("t", "c")
+    for i in range(3):
+        pub.publish(msg("t", i))
+    got = sub.consume("t", "c")
+    sub.ack("t", "c", [got[0].seq])  # seq 1 processed, 2 and 3 still pending
+
+
+def test_restart_without_persistence_recreates_and_warns(spare_redis_server, namespace,
+                                                          caplog):
+    """Regression: a real server without AOF restarted mid-run used to end the host with
+    ``UnknownTopicError ... Declare it with create_topic()``, hiding the data loss."""
+    url = spare_redis_server.url
+    pub = RedisBroker(url, namespace=namespace, connect_timeout_s=10.0)
+    sub = RedisBroker(url, namespace=namespace, connect_timeout_s=10.0)
+    try:
+        pub.create_topic("t")
+        publish_and_consume_some(pub, sub)
+        spare_redis_server.restart()  # --appendonly no: every key is gone
+        assert raw_keys(url, namespace) == []
+
+        with caplog.at_level(logging.WARNING, logger="heron.messaging.redis"):
+            assert pub.publish(msg("t", 10)) == 1  # the publisher notices, re-declares
+            assert pub.publish(msg("t", 11)) == 2
+            # the consumer's group was lost too: it notices on its next read, re-creates
+            # the group at the start of the new stream and gets both (seq 1, 2 are not
+            # taken for duplicates of the old 1, 2)
+            assert payloads(sub.consume("t", "c")) == [10, 11]
+        warnings = [r.getMessage() for r in caplog.records if "lost its data" in r.getMessage()]
+        assert len(warnings) == 2  # one per broker, each naming the evidence and the fix
+        assert any("topic 't'" in w for w in warnings)
+        assert any("consumer group 'c'" in w for w in warnings)
+        assert all("--appendonly yes" in w for w in warnings)
+        assert spare_redis_server.password not in caplog.text
+        assert (pub.data_losses, sub.data_losses) == (1, 1)
+        # pending: only the new, unacked 1 and 2; the old run's pending 2, 3 are gone
+        assert [m.seq for m in sub.pending("t", "c")] == [1, 2]
+        sub.ack("t", "c", [1, 2])
+        assert pub.publish(msg("t", 12)) == 3
+        assert payloads(sub.consume("t", "c")) == [12]
+        assert (pub.data_losses, sub.data_losses) == (1, 1)  # counted once per loss
+    finally:
+        pub.close()
+        sub.close()
+
+
+def test_restart_without_persistence_can_raise(spare_redis_server, namespace):
+    url = spare_redis_server.url
+    b = RedisBroker(url, namespace=namespace, connect_timeout_s=10.0, on_data_loss="raise")
+    try:
+        publish_and_consume_some(b, b)
+        spare_redis_server.restart()
+        with pytest.raises(BrokerError, match=r"lost its data .*--appendonly yes"):
+            b.consume("t", "c")
+        assert b.data_losses == 1
+        b.subscribe("t", "c")  # declaring again is the caller's job in this mode
+        b.publish(msg("t", 5))
+        assert payloads(b.consume("t", "c")) == [5]
+    finally:
+        b.close()
+    with pytest.raises(ValueError, match="on_data_loss"):
+        RedisBroker(url, on_data_loss="ignore")
+
+
+def raw_keys(url: str, namespace: str) -> list[bytes]:
+    client = redis.Redis.from_url(url)
+    try:
+        return client.keys(f"{namespace}:*")
+    finally:
+        client.close()
+
+
+def test_server_requires_the_password(redis_server, namespace):
+    # the raw protocol answer for a client without the password
+    with socket.create_connection(("127.0.0.1", redis_server.port), timeout=5) as conn:
+        conn.sendall(b"PING\r\n")
+        assert conn.recv(200).startswith(b"-NOAUTH")
+    with pytest.raises(redis.AuthenticationError):
+        redis.Redis(host="127.0.0.1", port=redis_server.port).ping()
+
+    anonymous = f"redis://127.0.0.1:{redis_server.port}/0"
+    t0 = time.monotonic()
+    with pytest.raises(BrokerError, match=r"requires a password and redis_url has none"):
+        RedisBroker(anonymous, namespace=namespace, connect_timeout_s=5.0)
+    assert time.monotonic() - t0 < 2.0  # refused at once, not retried as an outage
+    wrong = f"redis://:not-the-password@127.0.0.1:{redis_server.port}/0"
+    with pytest.raises(BrokerError, match=r"password in redis_url is wrong") as err:
+        RedisBroker(wrong, namespace=namespace)
+    assert "not-the-password" not in str(err.value)  # masked
+
+    b = RedisBroker(redis_server.url, namespace=namespace)  # the URL carries the password
+    try:
+        b.subscribe("t", "c")
+        b.publish(msg("t", 1))
+        assert payloads(b.consume("t", "c")) == [1]
+        assert redis_server.password not in repr(b)
+    finally:
+        b.close()

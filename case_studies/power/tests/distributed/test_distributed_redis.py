@@ -344,3 +344,30 @@ def test_step_sync_proxy_accepts_one_tagged_action_per_step():
     with pytest.raises(AgentTimeoutError, match="MG1") as err:
         proxy.collect_actions(["MG1"], timeout_s=0.05)
     assert err.value.missing == ["MG1"]
+
+
+def test_redis_restart_without_persistence_is_named_and_survived(reference, spare_redis_server,
+                                                                 namespace, tmp_path, caplog):
+    """Regression: a server without AOF restarted mid-episode used to end the host with
+    ``UnknownTopicError: ... Declare it with create_topic()``. Now every broker says the
+    server lost its data, re-declares what it owns, and the lock-step protocol (re-sent
+    ticks, agents re-sending the same action) finishes the episode exactly."""
+    restarted = []
+
+    def restart_on_tick(t: int) -> None:
+        if t == 2:
+            spare_redis_server.restart()  # --appendonly no: every stream and group is gone
+            restarted.append(t)
+
+    with caplog.at_level(logging.WARNING, logger="heron.messaging.redis"), \
+            deployment(reference, spare_redis_server.url, namespace, tmp_path,
+                       connect_timeout_s=20.0) as (host, procs):
+        result = host.run_episode(seed=SEED, on_tick=restart_on_tick)
+        assert restarted == [2]
+        assert_matches_reference(result, reference)
+        assert_each_action_applied_once(host, procs, reference)
+        assert host.broker.data_losses >= 1
+    assert "lost its data" in caplog.text and "--appendonly yes" in caplog.text
+    assert all(p.popen.returncode == 0 for p in procs.values()), \
+        {a: p.stderr() for a, p in procs.items()}
+    assert spare_redis_server.password not in caplog.text
