@@ -61,22 +61,28 @@ def _sweeps(v, s, ysh, par, a, b, c, d, jd, max_iter, tol):
     (|dV| > 10 pu): that copy has no solution near its start.
     """
     nbus = v.size
+    tol2 = tol * tol
     for it in range(max_iter):
         for i in range(nbus):
-            jd[i] = (s[i] / v[i]).conjugate() - ysh[i] * v[i]
+            vi = v[i]
+            # conj(s / v) = conj(s) v / |v|^2: one real division instead of a complex one
+            inv = 1.0 / (vi.real * vi.real + vi.imag * vi.imag)
+            jd[i] = s[i].conjugate() * vi * inv - ysh[i] * vi
         for i in range(nbus - 1, 0, -1):
             p = par[i]
             jd[p] -= a[i] * v[p] + b[i] * jd[i]
-        dv = 0.0
+        dv2 = 0.0
         for i in range(1, nbus):
             vn = c[i] * jd[i] + d[i] * v[par[i]]
-            diff = abs(vn - v[i])
-            if not diff <= dv:  # also catches NaN
-                dv = diff
+            dr = vn.real - v[i].real
+            di = vn.imag - v[i].imag
+            diff2 = dr * dr + di * di
+            if not diff2 <= dv2:  # also catches NaN
+                dv2 = diff2
             v[i] = vn
-        if dv < tol:
+        if dv2 < tol2:
             return True, it + 1
-        if not dv <= 10.0:
+        if not dv2 <= 100.0:
             return False, it + 1
     return False, max_iter
 
@@ -84,7 +90,7 @@ def _sweeps(v, s, ysh, par, a, b, c, d, jd, max_iter, tol):
 def _solve_impl(
     active, lp, lq, pos_l, w_l, sp, sq, pos_s, w_s, tp, tq, pos_t, w_t,
     tapk, par, edge_row, row_off, row_trafo, ca, cb, cc, cd,
-    ysh, ho_pos, ho_row, ho_val, v_ref, vstate, max_iter, tol,
+    ysh, ho_pos, ho_row, ho_val, v_ref, vstate, noload, max_iter, tol,
     out_ok, out_it, out_s_root,
 ):  # fmt: skip
     n_copies, nbus = vstate.shape
@@ -104,14 +110,21 @@ def _solve_impl(
             k = _state(edge_row[i], n, row_off, row_trafo, tapk)
             a[i], b[i], c[i], d[i] = ca[k], cb[k], cc[k], cd[k]
         jd = np.empty(nbus, dtype=np.complex128)
+        # no-load profile of this copy's taps: the cold start, and the tap correction
+        # of the warm start (a tap move scales everything downstream by its ratio)
+        u = np.empty(nbus, dtype=np.complex128)
+        u[0] = v_ref
+        for i in range(1, nbus):
+            u[i] = d[i] * u[par[i]]
         v = vstate[n].copy()
+        if noload[n, 0] != 0.0:  # zero: the warm start's taps are unknown (after a reset)
+            for i in range(1, nbus):
+                w = noload[n, i]
+                v[i] *= u[i] * w.conjugate() / (w.real * w.real + w.imag * w.imag)
         v[0] = v_ref
         ok, it = _sweeps(v, s, y, par, a, b, c, d, jd, max_iter, tol)
         if not ok:
-            # cold start: the no-load profile of this copy's taps (follows every ratio)
-            v[0] = v_ref
-            for i in range(1, nbus):
-                v[i] = d[i] * v[par[i]]
+            v[:] = u
             ok, it2 = _sweeps(v, s, y, par, a, b, c, d, jd, max_iter, tol)
             it += it2
         out_ok[n] = ok
@@ -119,24 +132,41 @@ def _solve_impl(
         out_s_root[n] = s[0]
         if ok:
             vstate[n, :] = v
+            noload[n, :] = u
 
 
 def _flows_impl(
     active, vstate, tapk, f_pos, t_pos, row_off, row_trafo, eff, eft, etf, ett,
-    out_if, out_it,
+    ibase_f, ibase_t, base_mva, ysh_root, v_ref,
+    out_sf, out_st, out_kaf, out_kat, out_i_root,
 ):  # fmt: skip
-    """Current entering every branch at both ends (p.u.), for the copies in ``active``."""
+    """Branch flows of the copies in ``active``.
+
+    Writes the complex power entering every branch at both ends (MVA), the current
+    magnitude there (kA), and the current the slack bus feeds into the network
+    (p.u., branches plus its shunt).
+    """
     n_copies = vstate.shape[0]
     nbr = f_pos.size
     for n in nb.prange(n_copies):
         if not active[n]:
             continue
+        i_root = ysh_root * v_ref
         for r in range(nbr):
             k = _state(r, n, row_off, row_trafo, tapk)
             vf = vstate[n, f_pos[r]] if f_pos[r] >= 0 else 0.0j
             vt = vstate[n, t_pos[r]] if t_pos[r] >= 0 else 0.0j
-            out_if[n, r] = eff[k] * vf + eft[k] * vt
-            out_it[n, r] = etf[k] * vf + ett[k] * vt
+            i_f = eff[k] * vf + eft[k] * vt
+            i_t = etf[k] * vf + ett[k] * vt
+            out_sf[n, r] = vf * i_f.conjugate() * base_mva
+            out_st[n, r] = vt * i_t.conjugate() * base_mva
+            out_kaf[n, r] = abs(i_f) * ibase_f[r]
+            out_kat[n, r] = abs(i_t) * ibase_t[r]
+            if f_pos[r] == 0:
+                i_root += i_f
+            if t_pos[r] == 0:
+                i_root += i_t
+        out_i_root[n] = i_root
 
 
 solve_parallel = nb.njit(cache=True, parallel=True)(_solve_impl)

@@ -51,9 +51,6 @@ from .lightsim import LightSimSolver
 
 __all__ = ["BatchedPowerFlow", "BatchedPowerFlowResult"]
 
-_RAD2DEG = 180.0 / np.pi
-
-
 @dataclass
 class BatchedPowerFlowResult:
     """Outcome of one batched solve; every array has the copy axis first.
@@ -256,9 +253,6 @@ class BatchedPowerFlow:
         self._trafo_k_hv, self._trafo_k_lv = m["trafo_k_hv"], m["trafo_k_lv"]
         self._base_mva = float(m["base_mva"])
         self._eg_pos, self._n_ext_grid = int(m["eg_pos"]), int(m["n_ext_grid"])
-        # branch ends at the slack (position 0): the ext_grid supplies their current
-        self._root_f = self._f_pos == 0
-        self._root_t = self._t_pos == 0
 
     def _init_state(self, net: Any, m: dict[str, Any]) -> None:
         n = self.n_copies
@@ -279,11 +273,11 @@ class BatchedPowerFlow:
         self._v_init = v0[order_red].astype(np.complex128)
         self._v_init[0] = self._v_ref
         self._v = np.tile(self._v_init, (n, 1))
+        # no-load profile of the taps each warm start was solved with (0: unknown)
+        self._noload = np.zeros((n, self._n_pos), dtype=np.complex128)
         self._ok = np.ones(n, dtype=bool)
         self._it = np.zeros(n, dtype=np.int64)
         self._s_root = np.zeros(n, dtype=np.complex128)
-        self._i_f = np.zeros((n, self._nbr), dtype=np.complex128)
-        self._i_t = np.zeros((n, self._nbr), dtype=np.complex128)
 
     # ================================================================ inputs
     def set_loads(self, p_mw: Any, q_mvar: Any) -> None:
@@ -329,6 +323,7 @@ class BatchedPowerFlow:
         """
         idx = self._select("copies", copies)
         self._v[idx] = self._v_init
+        self._noload[idx] = 0.0
 
     def _batch(self, name: str, values: Any, n_cols: int) -> np.ndarray:
         """Validate one input array: shape ``[N, n_cols]``, finite; name it in the error."""
@@ -381,7 +376,7 @@ class BatchedPowerFlow:
             self._tapk, self._par, self._edge_row, self._row_off, self._row_trafo,
             self._ca, self._cb, self._cc, self._cd,
             self._ysh, self._ho_pos, self._ho_row, self._ho_val, self._v_ref,
-            self._v, self.max_iter, self.tol,
+            self._v, self._noload, self.max_iter, self.tol,
             self._ok, self._it, self._s_root,
         )  # fmt: skip
         vm = np.abs(self._v[:, self._bus_pos])
@@ -396,21 +391,21 @@ class BatchedPowerFlow:
     def complete_result(self) -> BatchedPowerFlowResult:
         """Full result (every copy) of the current solutions, without re-solving."""
         ok = self._ok
+        n, nbr = self.n_copies, self._nbr
+        s_f = np.empty((n, nbr), dtype=np.complex128)
+        s_t = np.empty((n, nbr), dtype=np.complex128)
+        ka_f = np.empty((n, nbr))
+        ka_t = np.empty((n, nbr))
+        i_root = np.empty(n, dtype=np.complex128)
         self._flows_kernel(
             ok, self._v, self._tapk, self._f_pos, self._t_pos, self._row_off, self._row_trafo,
-            self._eff, self._eft, self._etf, self._ett, self._i_f, self._i_t,
+            self._eff, self._eft, self._etf, self._ett,
+            self._ibase_f, self._ibase_t, self._base_mva, self._ysh[0], self._v_ref,
+            s_f, s_t, ka_f, ka_t, i_root,
         )  # fmt: skip
-        v = self._v
-        vb = v[:, self._bus_pos]
+        vb = self._v[:, self._bus_pos]
         vm = np.abs(vb)
-        va = np.arctan2(vb.imag, vb.real) * _RAD2DEG
-        base = self._base_mva
-        v_f = np.where(self._f_pos >= 0, v[:, np.maximum(self._f_pos, 0)], 0.0)
-        v_t = np.where(self._t_pos >= 0, v[:, np.maximum(self._t_pos, 0)], 0.0)
-        s_f = v_f * self._i_f.conj() * base
-        s_t = v_t * self._i_t.conj() * base
-        ka_f = np.abs(self._i_f) * self._ibase_f
-        ka_t = np.abs(self._i_t) * self._ibase_t
+        va = np.angle(vb, deg=True)
         lf, lt_ = self._line_rng
         tf, tt = self._trafo_rng
         ka_line = np.maximum(ka_f[:, lf:lt_], ka_t[:, lf:lt_])
@@ -420,10 +415,8 @@ class BatchedPowerFlow:
         trafo_loading = np.maximum(
             ka_f[:, tf:tt] * self._trafo_k_hv, ka_t[:, tf:tt] * self._trafo_k_lv
         )
-        # slack: current into every branch at the slack plus its shunt, minus local elements
-        i_root = (self._i_f[:, self._root_f].sum(axis=1) + self._i_t[:, self._root_t].sum(axis=1)
-                  + self._ysh[0] * self._v_ref)
-        s_eg = (self._v_ref * i_root.conj() - self._s_root) * base
+        # slack: what it feeds into the network minus what the elements at its bus inject
+        s_eg = (self._v_ref * i_root.conj() - self._s_root) * self._base_mva
         eg_p = np.zeros((self.n_copies, self._n_ext_grid))
         eg_q = np.zeros((self.n_copies, self._n_ext_grid))
         eg_p[:, self._eg_pos], eg_q[:, self._eg_pos] = s_eg.real, s_eg.imag
