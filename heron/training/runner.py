@@ -9,7 +9,9 @@ needed to inspect or continue a run without the console log:
 * ``checkpoints/iter_XXXX`` and ``checkpoints/final``: ``algo.save_to_path``
   output plus ``heron_policy.json`` for :mod:`heron.training.evaluate`;
 * ``learning_curve.png``: return, cost and violation rate against env steps;
-* ``tensorboard/``: scalars (when tensorboardX is installed; it comes with ray).
+* ``tensorboard/``: scalars (when tensorboardX is installed; it comes with ray);
+* ``wandb/``: the W&B run with ``--wandb`` (offline without a login, see
+  :mod:`heron.training.wandb_logger`).
 
 Imports ray lazily, inside :func:`train`.
 """
@@ -26,6 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from heron.training.config import TrainConfig
+from heron.training.wandb_logger import (  # WandbMissingError: re-exported for callers
+    WandbLogger,
+    WandbMissingError,  # noqa: F401
+    require_wandb,
+)
 
 METRIC_FIELDS = [
     "iteration",
@@ -41,22 +48,6 @@ METRIC_FIELDS = [
     "iter_time_s",
     "total_time_s",
 ]
-
-
-class WandbMissingError(ImportError):
-    """``wandb=True`` but the package is not installed."""
-
-
-def require_wandb() -> Any:
-    """Import wandb or fail *before* Ray starts, with the fix in the message."""
-    try:
-        import wandb
-    except ImportError as exc:
-        raise WandbMissingError(
-            "W&B logging was requested (--wandb) but the 'wandb' package is not installed. "
-            "Install it with: pip install wandb   (or run without --wandb)."
-        ) from exc
-    return wandb
 
 
 @dataclass
@@ -242,7 +233,7 @@ def train(
     started_ray = ensure_ray(cfg)
     algo = None
     tb = None
-    wandb_run = None
+    wandb_run: WandbLogger | None = None
     completed = False
     csv_file = open(run_dir / "metrics.csv", "w", newline="")  # closed in finally
     try:
@@ -261,8 +252,8 @@ def train(
             except ImportError:
                 log("[heron] tensorboardX not installed: skipping TensorBoard logs.")
         if wandb is not None:
-            wandb_run = wandb.init(project=cfg.wandb_project, name=run_dir.name,
-                                   dir=str(run_dir), config=cfg.to_dict())
+            wandb_run = WandbLogger.start(wandb, project=cfg.wandb_project, name=run_dir.name,
+                                          run_dir=run_dir, config=cfg.to_dict(), log=log)
 
         last_steps = -1.0
         t_start = time.perf_counter()
@@ -283,7 +274,7 @@ def train(
                     if k != "iteration":
                         tb.add_scalar(f"heron/{k}", v, row["iteration"])
             if wandb_run is not None:
-                wandb.log(numeric, step=row["iteration"])
+                wandb_run.log_row(row)
             if cfg.checkpoint_every and row["iteration"] % cfg.checkpoint_every == 0:
                 result.checkpoints.append(save_checkpoint(
                     algo, run_dir / "checkpoints" / f"iter_{row['iteration']:04d}"))
