@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SCRIPT = REPO / "tests" / "test_train_mappo.sh"
+POWER_DIR = REPO / "case_studies" / "power"
+SCRIPT = POWER_DIR / "tests" / "test_train_mappo.sh"
 
 
 def _run_script(out_dir: Path, smoke: bool, timeout: float) -> tuple[subprocess.CompletedProcess,
@@ -33,8 +34,9 @@ def _run_script(out_dir: Path, smoke: bool, timeout: float) -> tuple[subprocess.
     # Same interpreter as the test run, whatever venv that is.
     env["PYTHON"] = os.environ.get("PYTHON", __import__("sys").executable)
     t0 = time.perf_counter()
-    out = subprocess.run(["bash", str(SCRIPT), str(out_dir)], capture_output=True, text=True,
-                         timeout=timeout, env=env, cwd=REPO)
+    # as the user guide runs it: `bash tests/test_train_mappo.sh` from case_studies/power
+    out = subprocess.run(["bash", str(SCRIPT.relative_to(POWER_DIR)), str(out_dir)],
+                         capture_output=True, text=True, timeout=timeout, env=env, cwd=POWER_DIR)
     return out, time.perf_counter() - t0
 
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Training verification (the user guide's `bash tests/test_train_mappo.sh`).
+# Training verification (the user guide's `bash tests/test_train_mappo.sh`, run from
+# case_studies/power as its Quick Start says; the repository root has a forwarder).
 #
 # Runs the documented quick start, `examples/05_mappo_training.py --test`, end to end
 # with the repository's virtual environment, then checks that the run folder holds
@@ -14,7 +15,7 @@
 # Exit status 0 and a final "PASS" line when everything is there.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
 cd "$ROOT"
 
 PY="${PYTHON:-}"

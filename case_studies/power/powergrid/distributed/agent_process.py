@@ -75,6 +75,8 @@ class Tick:
     owners: list[str]
     low: np.ndarray
     high: np.ndarray
+    #: the env's (possibly padded, ``pad_spaces``) observation size; None: as built
+    obs_dim: int | None = None
 
     @property
     def space(self) -> spaces.Box:
@@ -97,7 +99,20 @@ def parse_tick(payload: dict[str, Any]) -> Tick | str:
         return "tick with non-numeric action bounds"
     if low.ndim != 1 or low.shape != high.shape or not np.all(low <= high):
         return "tick with inconsistent action bounds"
-    return Tick(episode, step, list(owners), low, high)
+    obs_dim = payload.get("obs_dim")
+    if obs_dim is not None and (type(obs_dim) is not int or obs_dim < 1):
+        return f"tick with invalid obs_dim {obs_dim!r}"
+    return Tick(episode, step, list(owners), low, high, obs_dim)
+
+
+def pad_to(obs: np.ndarray, obs_dim: int | None) -> np.ndarray:
+    """Zero-pad like the env does with ``pad_spaces`` (own entries first, then zeros)."""
+    if obs_dim is None or obs.shape[0] == obs_dim:
+        return obs
+    if obs.shape[0] > obs_dim:
+        raise ValueError(f"observation has {obs.shape[0]} entries, more than the env's "
+                         f"{obs_dim}")
+    return np.concatenate([obs, np.zeros(obs_dim - obs.shape[0], dtype=obs.dtype)])
 
 
 class ReplayPolicy(Policy):
@@ -312,7 +327,8 @@ class AgentLoop:
                 return None
             if answer is not None:
                 try:
-                    return observation_from_states(answer.payload["states"], tick.owners)
+                    return pad_to(observation_from_states(answer.payload["states"],
+                                                          tick.owners), tick.obs_dim)
                 except (KeyError, TypeError, ValueError, AttributeError) as exc:
                     log.warning("%s: unusable state_response (%s); asking again",
                                 self.agent_id, exc)

@@ -326,7 +326,8 @@ class DistributedEnvHost:
         return {"episode": self.episode, "step": self._t,
                 "owners": self.env.observation_owners(agent_id),
                 "action_low": np.asarray(space.low, np.float64).tolist(),
-                "action_high": np.asarray(space.high, np.float64).tolist()}
+                "action_high": np.asarray(space.high, np.float64).tolist(),
+                "obs_dim": int(self.env.observation_space(agent_id).shape[0])}
 
     def _send_ticks(self, agents: Iterable[str], again: bool = False) -> None:
         agents = list(agents)
