@@ -70,6 +70,9 @@ class Generator(DeviceAgent):
             p_max_MW=c.p_max_MW, p_min_MW=c.p_min_MW,
             q_max_MVAr=c.q_max_MVAr, q_min_MVAr=c.q_min_MVAr))
         if c.allow_commitment:
+            # Observed (a public block) only with commitment: otherwise the unit is always
+            # on and `status` would be a constant. The shipped setups (and the bundled
+            # policy's input size) have no commitment, so their observations are unchanged.
             self.state.add_feature("status", UnitStatus(on=1.0 if c.init_on else 0.0))
         self._space = Box(-1.0, 1.0, shape=(3 if c.allow_commitment else 2,), dtype=np.float32)
         self._transition_left = 0.0
