@@ -4,22 +4,46 @@ All grid agents of an environment share one electrical network, so there is one
 power flow per step, not one per agent. Agents write their devices' setpoints and
 this hour's loads into the vectors here (by position, no pandas in the hot loop);
 ``solve()`` pushes them into the compiled solver in one vectorised call each.
+
+The pandapower tables of ``net`` are therefore *not* touched by the step loop:
+they keep the values the network was built with. :meth:`sync_net` writes the state
+of the last power flow back into them (injections, taps, ``res_*``) when someone
+wants to look at it with pandapower; environments call it lazily from their
+``net`` property, so the step loop pays nothing.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
+import pandas as pd
+
+#: input columns a solver writes back (``PowerFlowSolver._write_inputs_to_net``)
+SYNCED_INPUTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("load", ("p_mw", "q_mvar")),
+    ("sgen", ("p_mw", "q_mvar")),
+    ("storage", ("p_mw", "q_mvar")),
+    ("trafo", ("tap_pos",)),
+    ("switch", ("closed",)),
+    ("line", ("in_service",)),
+)
 
 
 class GridModel:
     def __init__(self, net: Any, backend: str = "lightsim2grid", **solver_kwargs: Any) -> None:
         from powergrid.powerflow import make_solver
+        from powergrid.powerflow.base import ALIASES
 
         self.net = net
         self.backend = backend
-        self.solver = make_solver(net, backend=backend, **solver_kwargs)
+        # the reference backend runs runpp on its net and warm-starts from that net's
+        # res_bus; on a private copy, whatever a user does with ``net`` (a runpp of their
+        # own rewrites res_bus) cannot change the next step's solution
+        private = ALIASES.get(backend, backend) == "pandapower"
+        self.solver = make_solver(copy.deepcopy(net) if private else net, backend=backend,
+                                  **solver_kwargs)
         from powergrid.networks import initial_voltages
 
         self.solver.set_initial_voltages(*initial_voltages(net))
@@ -39,6 +63,7 @@ class GridModel:
         self._taps_dirty = bool(len(self.tap_pos))
         self._taps_since_init = False
         self.result = None
+        self._synced_result = None  # solver result last written into net (see sync_net)
         # positional lookups: pandapower index -> row position
         self.bus_pos = {int(b): i for i, b in enumerate(net.bus.index)}
         self.load_pos = {int(b): i for i, b in enumerate(net.load.index)}
@@ -110,3 +135,56 @@ class GridModel:
         finally:
             t["tap_pos"] = saved
         self._taps_since_init = False
+
+    def sync_net(self) -> None:
+        """Make ``net`` show the last power flow: its inputs, tap positions and ``res_*``.
+
+        Why: the step loop works on the vectors here and never writes the pandapower
+        tables, so without this ``net`` would keep the nominal loads and published
+        (fractional) taps and ``pp.runpp(net)`` would solve a different grid. Cheap to
+        call repeatedly: nothing is written until the solver has produced a new result.
+
+        What is written: ``load``/``sgen``/``storage`` ``p_mw``/``q_mvar`` and
+        ``trafo.tap_pos`` (the integer positions the solver used; transformers without
+        a tap changer keep NaN), switch and line states, and ``res_bus``/``res_line``/
+        ``res_trafo``/``res_ext_grid``/``res_load``/... from the last solve (NaN if it
+        did not converge). Shunts and the ext_grid set-point are compiled from the
+        tables and never changed afterwards, so they already agree.
+
+        ``net.user_pf_options["init"] = "results"`` is set after a converged solve:
+        ``pp.runpp(net)`` then starts from this solution. Its default start (flat
+        magnitudes, DC angles) fails on weak feeders whose regulators sit far from
+        neutral (the IEEE 34 feeder at light load with reverse flow from the
+        microgrids), while the solution itself is a perfectly good operating point.
+        An explicit ``init=`` argument still wins.
+        """
+        result = self.solver.last_result
+        if result is None or result is self._synced_result:
+            return  # never solved (writing results would trigger a solve) or unchanged
+        self.solver.write_results_to_net()
+        if self.solver.net is not self.net:
+            self._copy_state(self.solver.net, converged=result.converged)
+        options = self.net.get("user_pf_options")
+        if not isinstance(options, dict):
+            options = self.net["user_pf_options"] = {}
+        if result.converged:
+            options["init"] = "results"
+        else:  # NaN results are no start; pandapower's own init is the better try
+            options.pop("init", None)
+        self._synced_result = result
+
+    def _copy_state(self, src: Any, converged: bool) -> None:
+        """Inputs and results of the solver's private net into ``net`` (reference backend).
+
+        After a failed runpp pandapower's tables hold the previous hour's results; they
+        become NaN here, as the fast backend writes them, so stale numbers never pass
+        for the current state.
+        """
+        net = self.net
+        for table, columns in SYNCED_INPUTS:
+            if len(net[table]):
+                for column in (c for c in columns if c in src[table]):
+                    net[table][column] = src[table][column].to_numpy(copy=True)
+        for key in list(src.keys()):
+            if key.startswith("res_") and isinstance(src[key], pd.DataFrame) and len(src[key]):
+                net[key] = src[key].copy() if converged else src[key].astype(float) * np.nan

@@ -76,7 +76,7 @@ class NetworkedGridEnv(HeronParallelEnv):
         self.system_agent: GridSystemAgent | None = None
 
         self.message_broker = self._build_message_broker()
-        self.net = self._build_net()
+        self._net = self._build_net()
         self._build_agents()
         self.grid_model = GridModel(self.net, backend=self.backend)
         for agent in self.agent_dict.values():
@@ -102,6 +102,18 @@ class NetworkedGridEnv(HeronParallelEnv):
         # not from the published nominal-load taps (same start for every reset)
         self.grid_model.initial_taps = self.grid_model.tap_pos.copy()
         self._init_spaces()
+
+    @property
+    def net(self):
+        """The pandapower network, showing the last power flow (see ``GridModel.sync_net``).
+
+        Synced on access, only after a new solve: the step loop never touches the tables,
+        yet ``pp.runpp(env.net)`` and ``env.net.res_bus`` always see the current state.
+        """
+        grid_model = getattr(self, "grid_model", None)  # None while the env is being built
+        if grid_model is not None:
+            grid_model.sync_net()
+        return self._net
 
     # -- building ------------------------------------------------------------------------
     @abstractmethod

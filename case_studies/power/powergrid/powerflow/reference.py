@@ -8,6 +8,8 @@ against. The options below are the ones the fast backend reproduces.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -28,6 +30,23 @@ RUNPP_OPTIONS: dict[str, Any] = {
     "check_connectivity": True,
     "numba": _HAS_NUMBA,
 }
+
+
+@contextmanager
+def _ignoring_user_pf_options(net: Any) -> Iterator[None]:
+    """Run ``runpp`` with this solver's own options only.
+
+    ``net.user_pf_options`` overrides every runpp argument left at its default (an
+    explicit ``init="auto"`` included), and a synced ``env.net`` carries
+    ``init="results"`` for interactive use (``GridModel.sync_net``); combined with
+    ``init_vm_pu`` arrays pandapower would reject the call.
+    """
+    saved = net.get("user_pf_options")
+    net["user_pf_options"] = {}
+    try:
+        yield
+    finally:
+        net["user_pf_options"] = saved if saved is not None else {}
 
 
 class PandapowerSolver(PowerFlowSolver):
@@ -58,14 +77,15 @@ class PandapowerSolver(PowerFlowSolver):
                 extra = {}
                 if init == "given":
                     init, extra = "auto", {"init_vm_pu": self._init[0], "init_va_degree": self._init[1]}
-                pp.runpp(
-                    net,
-                    init=init,
-                    **extra,
-                    max_iteration=self.max_iter,
-                    tolerance_mva=self.tol,
-                    **RUNPP_OPTIONS,
-                )
+                with _ignoring_user_pf_options(net):
+                    pp.runpp(
+                        net,
+                        init=init,
+                        **extra,
+                        max_iteration=self.max_iter,
+                        tolerance_mva=self.tol,
+                        **RUNPP_OPTIONS,
+                    )
             except pp.LoadflowNotConverged:
                 iterations += int(net._ppc.get("iterations", self.max_iter) or self.max_iter)
                 continue
