@@ -343,6 +343,10 @@ class PowerGridAgent(GridAgent):
         if self.include_grid_cost:
             self.grid_cost = energy_cost(self.state.exchange.p_import_MW, self.price, self.dt,
                                          self.sell_price_ratio)
+            if not self.converged:
+                # an export the grid could not take earns nothing: otherwise dispatching
+                # far beyond what the feeder carries pays more than the penalty costs
+                self.grid_cost = max(self.grid_cost, 0.0)
             self.cost += self.grid_cost
         if self.converged:
             self.safety += voltage_violation(self.state.bus_voltages.vm_pu, *self.v_limits)

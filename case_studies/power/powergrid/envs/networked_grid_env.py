@@ -98,6 +98,7 @@ class NetworkedGridEnv(HeronParallelEnv):
         self._init_exogenous(0)
         self._set_exogenous(0)
         self._solve_and_sync()
+        self._check_feasible()
         # start every episode from the regulator positions the first hour settled to,
         # not from the published nominal-load taps (same start for every reset)
         self.grid_model.initial_taps = self.grid_model.tap_pos.copy()
@@ -116,6 +117,50 @@ class NetworkedGridEnv(HeronParallelEnv):
         return self._net
 
     # -- building ------------------------------------------------------------------------
+    def _check_feasible(self) -> None:
+        """Refuse a setup whose very first hour has no power-flow solution.
+
+        Such a config loads without a word and then every step diverges (each episode
+        ends after one step at the non-convergence penalty), which looks like a
+        learning problem, not a config one. The usual cause is more load than the
+        feeder carries, so the message names the ``load_scale`` keys to change: it
+        re-solves with each microgrid's load cut to the default to find the culprits.
+        """
+        if self._last_result is None or self._last_result.converged:
+            return
+        from powergrid.agents.power_grid_agent import DEFAULT_MICROGRID_LOAD_SCALE
+
+        gm, cfgs = self.grid_model, self.env_config.get("microgrid_configs") or []
+        heavy = [(i, a) for i, a in enumerate(self.agent_dict.values())
+                 if a.load_scale > DEFAULT_MICROGRID_LOAD_SCALE]
+        loads = ", ".join(f"{a.agent_id}: load_scale={a.load_scale:g} "
+                          f"({gm.load_p[a._load_rows].sum():.2f} MW)"
+                          for a in self.agent_dict.values())
+        if self.system_agent is not None:
+            dso = self.system_agent
+            loads += (f"; dso_config.load_scale={dso.load_scale:g} "
+                      f"({gm.load_p[dso._load_rows].sum():.2f} MW)")
+        for _, a in heavy:
+            gm.load_p[a._load_rows] *= DEFAULT_MICROGRID_LOAD_SCALE / a.load_scale
+            gm.load_q[a._load_rows] *= DEFAULT_MICROGRID_LOAD_SCALE / a.load_scale
+        fixed = bool(heavy) and self.regulators.solve().converged
+        if fixed:
+            keys = ", ".join(f"microgrid_configs[{i}].load_scale ({cfgs[i].get('name', a.agent_id)}"
+                             f"{', not set: default' if 'load_scale' not in cfgs[i] else ''}"
+                             f" {a.load_scale:g})" for i, a in heavy)
+            raise ConfigError(
+                "The power flow of the first hour does not converge with the devices at "
+                f"their initial set-points: the microgrids' load does not fit on the feeder "
+                f"({loads}). It converges with {keys} lowered to "
+                f"{DEFAULT_MICROGRID_LOAD_SCALE:g} (the default). Set load_scale on each "
+                "microgrid to the share of the IEEE feeder's published load it should carry.")
+        raise ConfigError(
+            "The power flow of the first hour does not converge with the devices at their "
+            f"initial set-points ({loads}). Likely causes: too much load for the feeder "
+            "(lower load_scale in dso_config or microgrid_configs), a microgrid at a weak "
+            "connection_bus (e.g. behind a small transformer), or device ratings far above "
+            "the grid's (p_max_MW, s_rated_MVA). See docs/troubleshooting.md.")
+
     @abstractmethod
     def _build_net(self):
         """Return the pandapower network."""
@@ -159,11 +204,18 @@ class NetworkedGridEnv(HeronParallelEnv):
         return proxy
 
     def _load_dataset(self) -> dict:
-        from powergrid.data.dataset import load_dataset, load_default_dataset, validate_dataset
+        from powergrid.data.dataset import (
+            load_dataset,
+            load_default_dataset,
+            normalize_dataset,
+            validate_dataset,
+        )
 
         cfg = self.env_config
         if "dataset" in cfg and cfg["dataset"] is not None:
-            ds = cfg["dataset"]
+            # a dict given in Python gets the same shorthands as a file (daily profiles,
+            # an empty test split); normalize_dataset copies, the caller's dict is kept
+            ds = normalize_dataset(cfg["dataset"])
             validate_dataset(ds)
             return ds
         if cfg.get("dataset_path"):

@@ -116,14 +116,18 @@ def test_share_reward_and_penalty(base_config):
 
 
 def test_nonconvergence_is_penalised_not_raised(base_config):
+    # feasible at the first hour (generators start at 0 MW), infeasible once dispatched:
+    # 40 MW into a 4.16 kV microgrid feeder
     cfg = copy.deepcopy(base_config)
-    for mg in cfg["microgrid_configs"]:
-        mg["load_scale"] = 60.0
+    cfg["microgrid_configs"][0]["devices"][0]["device_state_config"].update(
+        p_max_MW=40.0, s_rated_MVA=48.0)
     env = make(cfg, nonconvergence_penalty=500.0)
     env.reset(seed=0)
-    _, rew, _, trunc, infos = env.step({a: np.zeros(env.action_space(a).shape) for a in env.agents})
+    actions = {a: np.zeros(env.action_space(a).shape) for a in env.agents}
+    actions["MG1"][0] = 1.0
+    _, rew, _, trunc, infos = env.step(actions)
     assert infos["MG1"]["converged"] is False
-    assert rew["MG1"] <= -500.0
+    assert rew["MG1"] <= -500.0, "an infeasible export must not earn more than the penalty"
     assert trunc["__all__"] is True  # safe truncation
 
 
