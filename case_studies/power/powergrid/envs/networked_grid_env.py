@@ -105,7 +105,7 @@ class NetworkedGridEnv(HeronParallelEnv):
         self._init_spaces()
 
     @property
-    def net(self):
+    def net(self) -> Any:
         """The pandapower network, showing the last power flow (see ``GridModel.sync_net``).
 
         Synced on access, only after a new solve: the step loop never touches the tables,
