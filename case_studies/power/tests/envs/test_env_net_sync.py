@@ -40,6 +40,9 @@ def assert_runpp_reproduces_last_solve(env: MultiAgentMicrogrids, where: str) ->
     assert res.converged, f"{where}: the env's own solve failed; pick another seed"
     net = env.net
     pp.runpp(net)  # pandapower's defaults, as the user guide's debugging tip
+    # it started from the env's solution (init="results" carried by the net), not from
+    # the flat/DC start that diverges in some IEEE 34 states
+    assert net._ppc["iterations"] <= 2, where
     vm = net.res_bus.vm_pu.to_numpy(dtype=float)
     va = np.deg2rad(net.res_bus.va_degree.to_numpy(dtype=float))
     v_pp = vm * np.exp(1j * va)
@@ -171,3 +174,22 @@ def test_failed_solve_shows_nan_and_leaves_pandapower_its_own_start() -> None:
     assert "init" not in net.user_pf_options  # NaN results would be no start
     with pytest.raises(pp.LoadflowNotConverged):
         pp.runpp(net)
+
+
+def test_grid_model_sync_before_any_solve_leaves_everything_alone() -> None:
+    """Syncing must never solve (that would move the solver's warm start)."""
+    from powergrid.envs.grid_model import GridModel
+    from powergrid.networks import get_network
+
+    net = get_network("ieee13", name="MG1")
+    nominal = net.load.p_mw.to_numpy().copy()
+    gm = GridModel(net)
+    gm.sync_net()
+    assert gm.solver.last_result is None and net.res_bus.empty
+    gm.load_p[:] = 0.5 * gm.base_load_p
+    assert gm.solve().converged
+    np.testing.assert_array_equal(net.load.p_mw.to_numpy(), nominal)  # lazy: not yet
+    gm.sync_net()
+    np.testing.assert_array_equal(net.load.p_mw.to_numpy(), 0.5 * nominal)
+    pp.runpp(net)
+    np.testing.assert_allclose(net.res_bus.vm_pu.to_numpy(), gm.result.vm_pu, rtol=0, atol=TOL_PU)
