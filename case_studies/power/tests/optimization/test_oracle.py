@@ -124,7 +124,7 @@ def test_policies_replay_normalised_actions(env, results):
     assert set(pols) == set(env.possible_agents)
     for agent_id, pol in pols.items():
         assert isinstance(pol, OraclePolicy)
-        space = env.action_space(agent_id)
+        space = env.native_action_spaces[agent_id]  # the env also accepts them unpadded
         assert pol.actions.shape == (res.horizon, *space.shape)
         assert np.all(pol.actions >= -1.0) and np.all(pol.actions <= 1.0)
         first = pol(None)
@@ -134,9 +134,11 @@ def test_policies_replay_normalised_actions(env, results):
 
 
 def test_infeasible_day_is_reported_with_binding_constraints(config):
+    # an unattainable voltage band: the AC power flow runs (so the env can be built),
+    # but no dispatch keeps every microgrid bus within 1.10-1.11 pu
     bad = copy.deepcopy(config)
     for mg in bad["microgrid_configs"]:
-        mg["load_scale"] = 50.0
+        mg["v_min_pu"], mg["v_max_pu"] = 1.10, 1.11
     res = solve_day(bad, 0, horizon=6)  # a few hours suffice, and keep the test fast
     assert res.status == "infeasible"
     assert not res.feasible
