@@ -91,48 +91,72 @@ def _solve_impl(
     active, lp, lq, pos_l, w_l, sp, sq, pos_s, w_s, tp, tq, pos_t, w_t,
     tapk, par, edge_row, row_off, row_trafo, ca, cb, cc, cd,
     ysh, ho_pos, ho_row, ho_val, v_ref, vstate, noload, max_iter, tol,
-    out_ok, out_it, out_s_root,
+    out_ok, out_it, out_s_root, n_threads,
 ):  # fmt: skip
     n_copies, nbus = vstate.shape
-    for n in nb.prange(n_copies):
-        if not active[n]:
-            continue
+    # one chunk of consecutive copies per thread, scratch allocated once per chunk:
+    # allocating inside the parallel loop serialises the threads on the allocator.
+    # (n_threads comes from the caller: numba.get_num_threads() in here defeats caching)
+    n_chunks = max(1, min(n_threads, n_copies))
+    for chunk in nb.prange(n_chunks):
         s = np.empty(nbus, dtype=np.complex128)
-        _bus_injections(n, s, lp, lq, pos_l, w_l, sp, sq, pos_s, w_s, tp, tq, pos_t, w_t)
-        y = ysh.copy()
-        for j in range(ho_pos.size):
-            y[ho_pos[j]] += ho_val[_state(ho_row[j], n, row_off, row_trafo, tapk)]
+        y = np.empty(nbus, dtype=np.complex128)
         a = np.zeros(nbus, dtype=np.complex128)
         b = np.zeros(nbus, dtype=np.complex128)
         c = np.zeros(nbus, dtype=np.complex128)
         d = np.zeros(nbus, dtype=np.complex128)
-        for i in range(1, nbus):
-            k = _state(edge_row[i], n, row_off, row_trafo, tapk)
-            a[i], b[i], c[i], d[i] = ca[k], cb[k], cc[k], cd[k]
         jd = np.empty(nbus, dtype=np.complex128)
-        # no-load profile of this copy's taps: the cold start, and the tap correction
-        # of the warm start (a tap move scales everything downstream by its ratio)
         u = np.empty(nbus, dtype=np.complex128)
-        u[0] = v_ref
+        v = np.empty(nbus, dtype=np.complex128)
+        for n in range(chunk * n_copies // n_chunks, (chunk + 1) * n_copies // n_chunks):
+            if not active[n]:
+                continue
+            _solve_copy(
+                n, lp, lq, pos_l, w_l, sp, sq, pos_s, w_s, tp, tq, pos_t, w_t,
+                tapk, par, edge_row, row_off, row_trafo, ca, cb, cc, cd,
+                ysh, ho_pos, ho_row, ho_val, v_ref, vstate, noload, max_iter, tol,
+                out_ok, out_it, out_s_root, s, y, a, b, c, d, jd, u, v,
+            )  # fmt: skip
+
+
+@nb.njit(cache=True)
+def _solve_copy(
+    n, lp, lq, pos_l, w_l, sp, sq, pos_s, w_s, tp, tq, pos_t, w_t,
+    tapk, par, edge_row, row_off, row_trafo, ca, cb, cc, cd,
+    ysh, ho_pos, ho_row, ho_val, v_ref, vstate, noload, max_iter, tol,
+    out_ok, out_it, out_s_root, s, y, a, b, c, d, jd, u, v,
+):  # fmt: skip
+    """Copy ``n``: warm start (tap-corrected), sweeps, cold-start retry; results in place."""
+    nbus = v.size
+    _bus_injections(n, s, lp, lq, pos_l, w_l, sp, sq, pos_s, w_s, tp, tq, pos_t, w_t)
+    y[:] = ysh
+    for j in range(ho_pos.size):
+        y[ho_pos[j]] += ho_val[_state(ho_row[j], n, row_off, row_trafo, tapk)]
+    for i in range(1, nbus):
+        k = _state(edge_row[i], n, row_off, row_trafo, tapk)
+        a[i], b[i], c[i], d[i] = ca[k], cb[k], cc[k], cd[k]
+    # no-load profile of this copy's taps: the cold start, and the tap correction of
+    # the warm start (a tap move scales everything downstream by its ratio)
+    u[0] = v_ref
+    for i in range(1, nbus):
+        u[i] = d[i] * u[par[i]]
+    v[:] = vstate[n]
+    if noload[n, 0] != 0.0:  # zero: the warm start's taps are unknown (after a reset)
         for i in range(1, nbus):
-            u[i] = d[i] * u[par[i]]
-        v = vstate[n].copy()
-        if noload[n, 0] != 0.0:  # zero: the warm start's taps are unknown (after a reset)
-            for i in range(1, nbus):
-                w = noload[n, i]
-                v[i] *= u[i] * w.conjugate() / (w.real * w.real + w.imag * w.imag)
-        v[0] = v_ref
-        ok, it = _sweeps(v, s, y, par, a, b, c, d, jd, max_iter, tol)
-        if not ok:
-            v[:] = u
-            ok, it2 = _sweeps(v, s, y, par, a, b, c, d, jd, max_iter, tol)
-            it += it2
-        out_ok[n] = ok
-        out_it[n] = it
-        out_s_root[n] = s[0]
-        if ok:
-            vstate[n, :] = v
-            noload[n, :] = u
+            w = noload[n, i]
+            v[i] *= u[i] * w.conjugate() / (w.real * w.real + w.imag * w.imag)
+    v[0] = v_ref
+    ok, it = _sweeps(v, s, y, par, a, b, c, d, jd, max_iter, tol)
+    if not ok:
+        v[:] = u
+        ok, it2 = _sweeps(v, s, y, par, a, b, c, d, jd, max_iter, tol)
+        it += it2
+    out_ok[n] = ok
+    out_it[n] = it
+    out_s_root[n] = s[0]
+    if ok:
+        vstate[n, :] = v
+        noload[n, :] = u
 
 
 def _flows_impl(

@@ -41,6 +41,7 @@ import copy
 from dataclasses import dataclass, fields
 from typing import Any
 
+import numba
 import numpy as np
 from scipy import sparse
 from scipy.sparse.csgraph import breadth_first_order
@@ -116,6 +117,7 @@ class BatchedPowerFlow:
         self.n_copies = int(n_copies)
         self.max_iter = int(max_iter)
         self.tol = float(tol)
+        self.parallel = bool(parallel)
         self._solve_kernel = kernels.solve_parallel if parallel else kernels.solve_serial
         self._flows_kernel = kernels.flows_parallel if parallel else kernels.flows_serial
         self.n_bus, self.n_line, self.n_trafo = len(net.bus), len(net.line), len(net.trafo)
@@ -377,7 +379,7 @@ class BatchedPowerFlow:
             self._ca, self._cb, self._cc, self._cd,
             self._ysh, self._ho_pos, self._ho_row, self._ho_val, self._v_ref,
             self._v, self._noload, self.max_iter, self.tol,
-            self._ok, self._it, self._s_root,
+            self._ok, self._it, self._s_root, numba.get_num_threads() if self.parallel else 1,
         )  # fmt: skip
         vm = np.abs(self._v[:, self._bus_pos])
         self._nan_rows(vm, bus=True)
