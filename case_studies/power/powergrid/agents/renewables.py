@@ -7,34 +7,37 @@ energy is charged at ``curtailment_cost_per_MWh``, its opportunity cost.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from gymnasium.spaces import Box
 
+from powergrid.agents.config_schema import (
+    NonNegativeReal,
+    PositiveFraction,
+    PositiveReal,
+    Text,
+    device_config,
+)
 from powergrid.agents.device_agent import DeviceAgent, build_config
 from powergrid.core.features.electrical import ElectricalBasePh
 from powergrid.core.features.renewable import RenewableAvailability
 from powergrid.utils.cost import curtailment_cost
 
 
-@dataclass
+@device_config
 class RenewableConfig:
-    bus: str
-    p_rated_MW: float = 1.0
-    curtailment_cost_per_MWh: float = 5.0
-    pf_min: float = 1.0  # < 1 enables a reactive action within this power factor
+    """A PV plant's or wind turbine's ``device_state_config`` (also the setup schema)."""
 
-    def validate(self) -> None:
-        if self.p_rated_MW <= 0:
-            raise ValueError(f"p_rated_MW must be positive, got {self.p_rated_MW}.")
-        if not 0.0 < self.pf_min <= 1.0:
-            raise ValueError(f"pf_min must be in (0, 1], got {self.pf_min}.")
+    bus: Text
+    p_rated_MW: PositiveReal = 1.0
+    curtailment_cost_per_MWh: NonNegativeReal = 5.0
+    pf_min: PositiveFraction = 1.0  # < 1 enables a reactive action within this power factor
 
 
 class RenewableGenerator(DeviceAgent):
     pp_element = "sgen"
+    config_class = RenewableConfig
     renewable_source = "solar"
 
     def __init__(self, agent_id: str, device_state_config: dict[str, Any] | None = None,
@@ -73,6 +76,29 @@ class RenewableGenerator(DeviceAgent):
             self.state.electrical.q_MVAr = float(a[1] * p * tan_phi)
         else:
             self.state.electrical.q_MVAr = 0.0
+
+    def action_for_setpoint(self, p_MW: Any, q_MVAr: Any = 0.0,
+                            p_available_MW: Any = None) -> np.ndarray:
+        """Normalised action(s) that ``apply_action`` maps to ``(p_MW, q_MVAr)``.
+
+        The one inverse of :meth:`apply_action`: ``frac = p / p_available`` (all of it
+        when nothing is available) and ``q / (p tan(phi))``. ``p_available_MW``
+        defaults to the current availability. Scalars or arrays; clipped to [-1, 1].
+        """
+        p = np.atleast_1d(np.asarray(p_MW, dtype=float))
+        avail = np.broadcast_to(np.asarray(
+            self.available_power if p_available_MW is None else p_available_MW,
+            dtype=float), p.shape)
+        frac = np.divide(p, avail, out=np.ones_like(p), where=avail > 1e-12)
+        a = np.zeros((p.size, self._space.shape[0]))
+        a[:, 0] = np.clip(2.0 * frac - 1.0, -1.0, 1.0)
+        if a.shape[1] > 1:
+            q = np.broadcast_to(np.asarray(q_MVAr, dtype=float), p.shape)
+            den = p * float(np.tan(np.arccos(self.config.pf_min)))
+            a[:, 1] = np.clip(np.divide(q, den, out=np.zeros_like(q), where=den > 1e-12),
+                              -1.0, 1.0)
+        out = a.astype(np.float32)
+        return out[0] if np.ndim(p_MW) == 0 else out
 
     def update_cost_safety(self) -> None:
         self.cost = curtailment_cost(self.available_power, self.state.electrical.p_MW,

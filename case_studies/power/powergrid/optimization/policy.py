@@ -5,15 +5,9 @@ oracle exactly like RL checkpoints and baselines (same rollout loop, same cost
 accounting), so the optimality gap is measured by the environment, not by the
 optimiser's own bookkeeping.
 
-Each setpoint is turned back into the normalised action the device maps to it,
-i.e. the inverse of the device's ``set_device_action``:
-
-* Generator ``[p, q(, on)]``: ``a = 2 (x - x_min) / (x_max - x_min) - 1``;
-* ESS ``[p(, q)]``: the grid-side power ``p_dis - p_ch`` on ``[p_min, p_max]``,
-  ``q / q_max``;
-* PV / wind ``[frac(, q)]``: ``frac = p / p_available`` mapped to [-1, 1],
-  ``q / (p tan(phi))``;
-* Transformer: the tap position on ``[tap_min, tap_max]``.
+Each setpoint is turned back into the normalised action the device maps to it by
+the device's own ``action_for_setpoint`` (the one inverse of its
+``set_device_action``; nothing here re-derives it).
 """
 
 from __future__ import annotations
@@ -28,49 +22,28 @@ if TYPE_CHECKING:
     from powergrid.optimization.oracle import OracleResult
 
 
-def _norm(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    span = hi - lo
-    if span <= 0:
-        return np.zeros_like(x)
-    return np.clip(2.0 * (x - lo) / span - 1.0, -1.0, 1.0)
-
-
 def device_actions(dev: Any, rec: dict[str, np.ndarray]) -> np.ndarray:
-    """(T, action_dim) normalised actions that make ``dev`` produce the setpoints ``rec``."""
+    """(T, action_dim) normalised actions that make ``dev`` produce the setpoints ``rec``.
+
+    Committed generators stay on (the oracle keeps them on); renewables are scaled by
+    the availability the oracle planned with (``p_avail_MW``).
+    """
     from powergrid.agents.generator import Generator
     from powergrid.agents.renewables import RenewableGenerator
     from powergrid.agents.storage import ESS
     from powergrid.agents.transformer import Transformer
 
-    c = dev.config
-    dim = int(dev.get_action_space().shape[0])
-    p = np.asarray(rec.get("p_MW", 0.0), dtype=float)
+    if isinstance(dev, Transformer):
+        return dev.action_for_setpoint(np.asarray(rec["tap"], dtype=float))
+    p = np.atleast_1d(np.asarray(rec.get("p_MW", 0.0), dtype=float))
     q = np.asarray(rec.get("q_MVAr", np.zeros_like(p)), dtype=float)
-    T = p.size if p.ndim else len(rec["tap"])
-    a = np.zeros((T, dim))
     if isinstance(dev, Generator):
-        a[:, 0] = _norm(p, c.p_min_MW, c.p_max_MW)
-        a[:, 1] = _norm(q, c.q_min_MVAr, c.q_max_MVAr)
-        if dim > 2:
-            a[:, 2] = 1.0  # the oracle keeps committed units on
-    elif isinstance(dev, ESS):
-        a[:, 0] = _norm(p, c.p_min_MW, c.p_max_MW)
-        if dim > 1:
-            a[:, 1] = np.clip(q / c.q_max_MVAr, -1.0, 1.0) if c.q_max_MVAr > 0 else 0.0
-    elif isinstance(dev, RenewableGenerator):
-        avail = np.asarray(rec["p_avail_MW"], dtype=float)
-        frac = np.divide(p, avail, out=np.ones_like(p), where=avail > 1e-12)
-        a[:, 0] = np.clip(2.0 * frac - 1.0, -1.0, 1.0)
-        if dim > 1:
-            tan_phi = float(np.tan(np.arccos(c.pf_min)))
-            den = p * tan_phi
-            a[:, 1] = np.clip(np.divide(q, den, out=np.zeros_like(q), where=den > 1e-12), -1, 1)
-    elif isinstance(dev, Transformer):
-        tap = np.asarray(rec["tap"], dtype=float)
-        a[:, 0] = _norm(tap, c.tap_min, c.tap_max)
-    else:
-        raise TypeError(f"no inverse action mapping for {type(dev).__name__} {dev.agent_id!r}.")
-    return a.astype(np.float32)
+        return dev.action_for_setpoint(p, q, on=True)
+    if isinstance(dev, ESS):
+        return dev.action_for_setpoint(p, q)
+    if isinstance(dev, RenewableGenerator):
+        return dev.action_for_setpoint(p, q, p_available_MW=np.asarray(rec["p_avail_MW"]))
+    raise TypeError(f"no inverse action mapping for {type(dev).__name__} {dev.agent_id!r}.")
 
 
 class OraclePolicy(Policy):
