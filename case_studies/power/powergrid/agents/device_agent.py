@@ -9,13 +9,14 @@ storage, load convention: positive = charging) or ``"trafo"`` (tap control).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from heron.agents.field_agent import FIELD_LEVEL, FieldAgent
 from heron.core.policies import Policy
 from heron.protocols.base import Protocol
+from powergrid.agents.config_schema import ValidationError, describe_errors
 from powergrid.core.state.state import DeviceState
 
 
@@ -36,6 +37,8 @@ def build_config(config_cls, device_state_config: dict[str, Any], who: str):
         )
     try:
         cfg = config_cls(**device_state_config)
+    except ValidationError as exc:  # a schema'd config (powergrid.agents.config_schema)
+        raise ConfigError(f"{who}: " + "; ".join(describe_errors(exc, config_cls))) from None
     except TypeError as exc:
         raise ConfigError(f"{who}: {exc}. Check device_state_config.") from None
     validate = getattr(cfg, "validate", None)
@@ -51,6 +54,10 @@ class DeviceAgent(FieldAgent):
     """Base class for power devices. Subclasses implement the physics."""
 
     pp_element: str = "sgen"
+    #: the config dataclass this class builds from ``device_state_config`` (declared
+    #: with :func:`~powergrid.agents.config_schema.device_config`); setup validation
+    #: checks a config against it. ``None``: validation instantiates the device instead.
+    config_class: ClassVar[type | None] = None
 
     def __init__(
         self,

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from gymnasium.spaces import Box
+from pydantic import model_validator
 
 from powergrid.agents.action_map import to_unit
+from powergrid.agents.config_schema import (
+    Flag,
+    NonNegativeReal,
+    PositiveReal,
+    Real,
+    Text,
+    device_config,
+    raise_problems,
+)
 from powergrid.agents.device_agent import DeviceAgent, build_config
 from powergrid.core.features.electrical import ElectricalBasePh
 from powergrid.core.features.power_limits import PowerLimits
@@ -17,34 +26,36 @@ from powergrid.utils.cost import quadratic_cost
 from powergrid.utils.safety import limit_violation
 
 
-@dataclass
+@device_config
 class GeneratorConfig:
-    bus: str
-    p_max_MW: float = 10.0
-    p_min_MW: float = 0.0
-    q_max_MVAr: float = 5.0
-    q_min_MVAr: float = -5.0
-    s_rated_MVA: float = 12.0
-    cost_curve_coefs: tuple = (0.02, 10.0, 0.0)  # a*P^2 + b*P + c  [$/h]
-    startup_time_hr: float = 1.0
-    shutdown_time_hr: float = 1.0
-    startup_cost: float = 0.0
-    allow_commitment: bool = False  # adds a 3rd action: > 0 keeps/turns the unit on
-    init_on: bool = True
+    """A generator's ``device_state_config`` (types and ranges: the setup schema too)."""
 
-    def validate(self) -> None:
+    bus: Text
+    p_max_MW: Real = 10.0
+    p_min_MW: Real = 0.0
+    q_max_MVAr: Real = 5.0
+    q_min_MVAr: Real = -5.0
+    s_rated_MVA: PositiveReal = 12.0
+    cost_curve_coefs: tuple[Real, Real, Real] = (0.02, 10.0, 0.0)  # a*P^2 + b*P + c  [$/h]
+    startup_time_hr: NonNegativeReal = 1.0
+    shutdown_time_hr: NonNegativeReal = 1.0
+    startup_cost: NonNegativeReal = 0.0
+    allow_commitment: Flag = False  # adds a 3rd action: > 0 keeps/turns the unit on
+    init_on: Flag = True
+
+    @model_validator(mode="after")
+    def _consistent(self) -> GeneratorConfig:
+        problems = []
         if self.p_min_MW > self.p_max_MW:
-            raise ValueError(f"p_min_MW ({self.p_min_MW}) > p_max_MW ({self.p_max_MW}); swap them.")
+            problems.append(f"p_min_MW ({self.p_min_MW}) > p_max_MW ({self.p_max_MW}); swap them.")
         if self.q_min_MVAr > self.q_max_MVAr:
-            raise ValueError(f"q_min_MVAr ({self.q_min_MVAr}) > q_max_MVAr ({self.q_max_MVAr}).")
-        if self.s_rated_MVA <= 0:
-            raise ValueError(f"s_rated_MVA must be positive, got {self.s_rated_MVA}.")
+            problems.append(f"q_min_MVAr ({self.q_min_MVAr}) > q_max_MVAr ({self.q_max_MVAr}); "
+                            "swap them.")
         if self.p_max_MW > self.s_rated_MVA:
-            raise ValueError(f"p_max_MW ({self.p_max_MW}) exceeds s_rated_MVA ({self.s_rated_MVA}).")
-        if len(tuple(self.cost_curve_coefs)) != 3:
-            raise ValueError("cost_curve_coefs must be three numbers [a, b, c] for a*P^2+b*P+c.")
-        if self.startup_time_hr < 0 or self.shutdown_time_hr < 0:
-            raise ValueError("startup_time_hr and shutdown_time_hr must be >= 0.")
+            problems.append(f"p_max_MW ({self.p_max_MW}) exceeds s_rated_MVA "
+                            f"({self.s_rated_MVA}); raise s_rated_MVA or lower p_max_MW.")
+        raise_problems(problems)
+        return self
 
 
 class Generator(DeviceAgent):
@@ -60,6 +71,7 @@ class Generator(DeviceAgent):
     """
 
     pp_element = "sgen"
+    config_class = GeneratorConfig
 
     def __init__(self, agent_id: str, device_state_config: dict[str, Any] | None = None,
                  **kwargs: Any) -> None:
@@ -167,3 +179,4 @@ class Generator(DeviceAgent):
         self._transition_left = 0.0
         self._target_on = self.config.init_on
         self._started_this_step = False
+

@@ -7,34 +7,37 @@ energy is charged at ``curtailment_cost_per_MWh``, its opportunity cost.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from gymnasium.spaces import Box
 
+from powergrid.agents.config_schema import (
+    NonNegativeReal,
+    PositiveFraction,
+    PositiveReal,
+    Text,
+    device_config,
+)
 from powergrid.agents.device_agent import DeviceAgent, build_config
 from powergrid.core.features.electrical import ElectricalBasePh
 from powergrid.core.features.renewable import RenewableAvailability
 from powergrid.utils.cost import curtailment_cost
 
 
-@dataclass
+@device_config
 class RenewableConfig:
-    bus: str
-    p_rated_MW: float = 1.0
-    curtailment_cost_per_MWh: float = 5.0
-    pf_min: float = 1.0  # < 1 enables a reactive action within this power factor
+    """A PV plant's or wind turbine's ``device_state_config`` (also the setup schema)."""
 
-    def validate(self) -> None:
-        if self.p_rated_MW <= 0:
-            raise ValueError(f"p_rated_MW must be positive, got {self.p_rated_MW}.")
-        if not 0.0 < self.pf_min <= 1.0:
-            raise ValueError(f"pf_min must be in (0, 1], got {self.pf_min}.")
+    bus: Text
+    p_rated_MW: PositiveReal = 1.0
+    curtailment_cost_per_MWh: NonNegativeReal = 5.0
+    pf_min: PositiveFraction = 1.0  # < 1 enables a reactive action within this power factor
 
 
 class RenewableGenerator(DeviceAgent):
     pp_element = "sgen"
+    config_class = RenewableConfig
     renewable_source = "solar"
 
     def __init__(self, agent_id: str, device_state_config: dict[str, Any] | None = None,

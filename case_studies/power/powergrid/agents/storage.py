@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from gymnasium.spaces import Box
+from pydantic import model_validator
 
 from powergrid.agents.action_map import to_unit
+from powergrid.agents.config_schema import (
+    NonNegativeReal,
+    PositiveFraction,
+    PositiveReal,
+    Real,
+    Text,
+    UnitInterval,
+    device_config,
+    raise_problems,
+)
 from powergrid.agents.device_agent import DeviceAgent, build_config
 from powergrid.core.features.electrical import ElectricalBasePh
 from powergrid.core.features.storage import StorageBlock
@@ -17,36 +27,34 @@ from powergrid.utils.cost import storage_degradation_cost
 SOC_TOL = 1e-9
 
 
-@dataclass
+@device_config
 class StorageConfig:
-    bus: str
-    e_capacity_MWh: float = 5.0
-    p_max_MW: float = 1.0      # max discharge (into the grid)
-    p_min_MW: float = -1.0     # max charge (negative)
-    q_max_MVAr: float = 0.0    # > 0 enables a reactive-power action
-    soc_max: float = 0.9
-    soc_min: float = 0.1
-    init_soc: float = 0.5
-    ch_eff: float = 0.95
-    dsc_eff: float = 0.95
-    degradation_cost_per_MWh: float = 2.0
+    """A battery's ``device_state_config`` (types and ranges: the setup schema too)."""
 
-    def validate(self) -> None:
-        if self.e_capacity_MWh <= 0:
-            raise ValueError(f"e_capacity_MWh must be positive, got {self.e_capacity_MWh}.")
+    bus: Text
+    e_capacity_MWh: PositiveReal = 5.0
+    p_max_MW: Real = 1.0      # max discharge (into the grid)
+    p_min_MW: Real = -1.0     # max charge (negative)
+    q_max_MVAr: NonNegativeReal = 0.0    # > 0 enables a reactive-power action
+    soc_max: UnitInterval = 0.9
+    soc_min: UnitInterval = 0.1
+    init_soc: UnitInterval = 0.5
+    ch_eff: PositiveFraction = 0.95
+    dsc_eff: PositiveFraction = 0.95
+    degradation_cost_per_MWh: NonNegativeReal = 2.0
+
+    @model_validator(mode="after")
+    def _consistent(self) -> StorageConfig:
+        problems = []
         if self.p_min_MW > 0 or self.p_max_MW < 0:
-            raise ValueError(
-                f"need p_min_MW <= 0 <= p_max_MW (charge is negative), got "
-                f"[{self.p_min_MW}, {self.p_max_MW}].")
-        if not 0.0 <= self.soc_min < self.soc_max <= 1.0:
-            raise ValueError(f"need 0 <= soc_min < soc_max <= 1, got [{self.soc_min}, {self.soc_max}].")
-        if not self.soc_min <= self.init_soc <= self.soc_max:
-            raise ValueError(f"init_soc {self.init_soc} outside [{self.soc_min}, {self.soc_max}].")
-        for name in ("ch_eff", "dsc_eff"):
-            if not 0.0 < getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be in (0, 1], got {getattr(self, name)}.")
-        if self.q_max_MVAr < 0:
-            raise ValueError("q_max_MVAr must be >= 0.")
+            problems.append(f"need p_min_MW <= 0 <= p_max_MW (charge is negative), got "
+                            f"[{self.p_min_MW}, {self.p_max_MW}].")
+        if not self.soc_min < self.soc_max:
+            problems.append(f"need soc_min < soc_max, got [{self.soc_min}, {self.soc_max}].")
+        elif not self.soc_min <= self.init_soc <= self.soc_max:
+            problems.append(f"init_soc {self.init_soc} outside [{self.soc_min}, {self.soc_max}].")
+        raise_problems(problems)
+        return self
 
 
 class ESS(DeviceAgent):
@@ -65,6 +73,7 @@ class ESS(DeviceAgent):
     """
 
     pp_element = "storage"
+    config_class = StorageConfig
 
     def __init__(self, agent_id: str, device_state_config: dict[str, Any] | None = None,
                  **kwargs: Any) -> None:

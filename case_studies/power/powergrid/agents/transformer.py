@@ -2,39 +2,55 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from gymnasium.spaces import Box
+from pydantic import model_validator
 
 from powergrid.agents.action_map import to_unit
+from powergrid.agents.config_schema import (
+    Integer,
+    Name,
+    NonNegativeReal,
+    PositiveReal,
+    Text,
+    device_config,
+    raise_problems,
+)
 from powergrid.agents.device_agent import DeviceAgent, build_config
 from powergrid.core.features.tap_changer import TapChanger
 from powergrid.utils.cost import tap_change_cost
 
 
-@dataclass
+@device_config
 class TransformerConfig:
-    trafo: str                 # trafo name within the grid, e.g. "XFM1" or "PCC"
-    tap_min: int = -16
-    tap_max: int = 16
-    tap_step_percent: float = 0.625
-    init_tap: int = 0
-    tap_cost: float = 1.0      # $ per tap operation (wear of the diverter switch)
-    bus: str = ""
+    """An RL tap changer's ``device_state_config`` (types and ranges: the setup schema too)."""
 
-    def validate(self) -> None:
+    trafo: Name                # trafo name within the grid, e.g. "XFM1" or "PCC"
+    tap_min: Integer = -16
+    tap_max: Integer = 16
+    tap_step_percent: PositiveReal = 0.625
+    init_tap: Integer = 0
+    tap_cost: NonNegativeReal = 1.0      # $ per tap operation (wear of the diverter switch)
+    bus: Text = ""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TransformerConfig:
+        problems = []
         if self.tap_min >= self.tap_max:
-            raise ValueError(f"tap_min ({self.tap_min}) must be < tap_max ({self.tap_max}).")
-        if not self.tap_min <= self.init_tap <= self.tap_max:
-            raise ValueError(f"init_tap {self.init_tap} outside [{self.tap_min}, {self.tap_max}].")
+            problems.append(f"tap_min ({self.tap_min}) must be < tap_max ({self.tap_max}).")
+        elif not self.tap_min <= self.init_tap <= self.tap_max:
+            problems.append(f"init_tap {self.init_tap} outside [{self.tap_min}, {self.tap_max}].")
+        raise_problems(problems)
+        return self
 
 
 class Transformer(DeviceAgent):
     """Action in [-1, 1] maps to a discrete tap position in ``[tap_min, tap_max]``."""
 
     pp_element = "trafo"
+    config_class = TransformerConfig
 
     def __init__(self, agent_id: str, device_state_config: dict[str, Any] | None = None,
                  **kwargs: Any) -> None:

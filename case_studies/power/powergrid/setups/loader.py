@@ -12,7 +12,6 @@ load_dataset``, as in the user guide's loader); it is
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +19,12 @@ import yaml
 
 from powergrid.agents.device_agent import ConfigError
 from powergrid.data.dataset import is_pickle_path, load_dataset  # load_dataset: re-export
+from powergrid.setups.schema import SetupConfig, setup_problems
 
 SETUPS_DIR = Path(__file__).parent
 
-KNOWN_TOP_KEYS = {
-    "dataset_path", "dataset", "train", "penalty", "share_reward", "max_episode_steps",
-    "dso_config", "microgrid_configs", "centralized", "message_broker", "redis_url",
-    "power_flow", "protocol", "dt", "nonconvergence_penalty", "truncate_on_divergence", "seed",
-    "regulator_control", "pad_spaces",
-}
+#: the top-level keys a setup may use (the schema's fields)
+KNOWN_TOP_KEYS = frozenset(SetupConfig.model_fields)
 
 
 def get_available_setups() -> list[str]:
@@ -81,75 +77,10 @@ def load_setup(setup_name: str, validate: bool = True, *, allow_pickle: bool = T
     return config
 
 
-@lru_cache(maxsize=8)
-def _bus_names(network: str, name: str) -> tuple[str, ...]:
-    from powergrid.networks import get_network
-
-    return tuple(get_network(network, name=name).bus.name.astype(str))
-
-
 def validate_config(config: dict[str, Any]) -> list[str]:
-    """Return a list of human-readable problems (empty if the config is valid)."""
-    from powergrid.agents.registry import DEVICE_REGISTRY
+    """Return a list of human-readable problems (empty if the config is valid).
 
-    problems: list[str] = []
-    for key in sorted(set(config) - KNOWN_TOP_KEYS):
-        problems.append(f"unknown key {key!r}; known keys: {sorted(KNOWN_TOP_KEYS)}")
-    for key in ("penalty",):
-        if key in config and (not isinstance(config[key], (int, float)) or config[key] < 0):
-            problems.append(f"{key} must be a number >= 0, got {config[key]!r}")
-    mes = config.get("max_episode_steps", 24)
-    if not isinstance(mes, int) or mes < 1:
-        problems.append(f"max_episode_steps must be an integer >= 1, got {mes!r}")
-    mgs = config.get("microgrid_configs")
-    if not isinstance(mgs, list) or not mgs:
-        problems.append("microgrid_configs must be a non-empty list of microgrids")
-        return problems
-    dso = config.get("dso_config") or {}
-    dso_buses: tuple[str, ...] = ()
-    if dso:
-        try:
-            dso_buses = _bus_names(dso.get("network", "ieee34"), dso.get("name", "DSO"))
-        except ValueError as exc:
-            problems.append(f"dso_config.network: {exc}")
-    names = set()
-    for i, mg in enumerate(mgs):
-        where = f"microgrid_configs[{i}]"
-        if not isinstance(mg, dict) or "name" not in mg:
-            problems.append(f"{where}: needs a 'name'")
-            continue
-        where = f"microgrid {mg['name']!r}"
-        if mg["name"] in names:
-            problems.append(f"{where}: duplicate name")
-        names.add(mg["name"])
-        if mg.get("load_scale", 0.0) < 0:
-            problems.append(f"{where}: load_scale must be >= 0")
-        if dso and mg.get("connection_bus") not in dso_buses:
-            problems.append(f"{where}: connection_bus {mg.get('connection_bus')!r} is not a bus "
-                            f"of the DSO network (e.g. {', '.join(dso_buses[:5])} ...)")
-        try:
-            mg_buses = set(_bus_names(mg.get("network", "ieee13"), mg["name"]))
-        except ValueError as exc:
-            problems.append(f"{where}.network: {exc}")
-            mg_buses = set()
-        for j, dev in enumerate(mg.get("devices", []) or []):
-            dwhere = f"{where}.devices[{j}]"
-            if not isinstance(dev, dict):
-                problems.append(f"{dwhere}: must be a mapping with type, name, device_state_config")
-                continue
-            dwhere = f"{where}.{dev.get('name', j)}"
-            cls = DEVICE_REGISTRY.get(dev.get("type"))
-            if cls is None:
-                problems.append(f"{dwhere}: unknown device type {dev.get('type')!r}; known types: "
-                                f"{sorted(DEVICE_REGISTRY)}")
-                continue
-            sc = dev.get("device_state_config", {}) or {}
-            try:
-                cls(agent_id=str(dev.get("name", "device")), device_state_config=sc)
-            except (ConfigError, ValueError, TypeError) as exc:
-                problems.append(f"{dwhere}: {exc}")
-            bus = sc.get("bus")
-            if bus and mg_buses and bus not in mg_buses and f"{mg['name']} {bus}" not in mg_buses:
-                problems.append(f"{dwhere}: bus {bus!r} does not exist in {mg['name']}'s network "
-                                f"(e.g. {', '.join(sorted(mg_buses)[:6])} ...)")
-    return problems
+    Implemented by the declarative schema (:mod:`powergrid.setups.schema`): every
+    problem at once, each as ``<key path> <problem>; <fix>``. Never raises.
+    """
+    return setup_problems(config)

@@ -42,7 +42,8 @@ def base():
     (lambda c: c["microgrid_configs"][0]["devices"][0]["device_state_config"].update(p_min_MW=9), "p_min_MW"),
     (lambda c: c["microgrid_configs"][1].update(connection_bus="DSO Bus 1"), "connection_bus 'DSO Bus 1'"),
     (lambda c: c.update(dataset_path="missing.npz"), "does not exist"),
-    (lambda c: c.update(max_episode_stepz=3), "unknown key 'max_episode_stepz'"),
+    (lambda c: c.update(max_episode_stepz=3),
+     "max_episode_stepz: unknown key; did you mean 'max_episode_steps'"),
 ])
 def test_config_errors_name_key(tmp_path, mutate, match):
     cfg = base()
