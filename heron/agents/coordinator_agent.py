@@ -8,6 +8,7 @@ import numpy as np
 from gymnasium import spaces
 
 from heron.agents.base import COORDINATOR_LEVEL, Agent
+from heron.agents.field_agent import FieldAgent
 from heron.core.action import ActionError
 from heron.protocols.base import Protocol
 from heron.protocols.vertical import SetpointProtocol
@@ -54,18 +55,48 @@ class CoordinatorAgent(Agent):
             {sid: a.get_action_space() for sid, a in self.subordinate_agents.items()}
         )
 
+    def action_layout(self) -> dict[str, int]:
+        """Names and sizes of the parts of the flat action, in order.
+
+        One entry per subordinate when the flat action is their concatenation
+        (setpoints), else one entry named after the protocol (e.g. a price signal).
+        Environments use it to name the device at fault and to accept dict actions.
+        """
+        dims = {sid: int(np.prod(a.get_action_space().shape))
+                for sid, a in self.subordinate_agents.items()}
+        flat = int(np.prod(self.get_flat_action_space().shape))
+        if getattr(self.protocol, "get_action_space", None) is None and sum(dims.values()) == flat:
+            return dims
+        return {str(getattr(self.protocol, "name", "action")): flat}
+
     def coordinate(self, action: Any) -> dict[str, Any]:
-        """Split ``action`` with the protocol and apply each share to its subordinate."""
+        """Split ``action`` with the protocol and apply each share to its subordinate.
+
+        Every share is validated before any is applied: a bad share for the last
+        device must not leave the first ones already moved (a generator's start-up
+        timer advanced by a rejected action). Errors name this agent and the device.
+        """
         if self.protocol is None:
-            raise ActionError(f"{self.agent_id!r} has no protocol to coordinate with.")
-        per_agent = self.protocol.coordinate(action, self.subordinate_agents)
-        for sid, sub_action in per_agent.items():
+            raise ActionError(problem="no protocol to coordinate with", agent=self.agent_id)
+        try:
+            per_agent = self.protocol.coordinate(action, self.subordinate_agents)
+            checked = {sid: self._check_share(sid, share) for sid, share in per_agent.items()}
+        except ActionError as exc:
+            raise exc.for_agent(self.agent_id) from None
+        for sid, share in checked.items():
             agent = self.subordinate_agents[sid]
-            if hasattr(agent, "set_action"):
-                agent.set_action(sub_action)
+            if type(agent).set_action is FieldAgent.set_action:
+                agent.apply_action(share)  # set_action = validate + apply; validated above
+            elif hasattr(agent, "set_action"):
+                agent.set_action(share)
             elif hasattr(agent, "coordinate"):
-                agent.coordinate(sub_action)
+                agent.coordinate(share)
         return per_agent
+
+    def _check_share(self, sid: str, share: Any) -> Any:
+        """A subordinate's validated share (unchanged if it cannot validate itself)."""
+        validate = getattr(self.subordinate_agents[sid], "validate_action", None)
+        return validate(share) if validate is not None else share
 
     def observe(self) -> np.ndarray:
         """Own state plus what each subordinate lets its superior see."""

@@ -23,11 +23,28 @@ dropped before the action reaches the agent, so they never change the simulation
 ``step`` also accepts an action of the agent's native size. The native spaces stay
 available as ``native_observation_spaces`` / ``native_action_spaces``. The default
 is off here (domain-agnostic) and domains may turn it on (``default_pad_spaces``).
+
+Actions (checked once, at the boundary)
+---------------------------------------
+``step(actions)`` validates *every* action before anything changes (no device
+set-point, timer, SOC, time index or RNG draw), so a rejected step leaves the env
+exactly as it was and can be retried. ``actions`` must be a dict with one entry per
+live agent and no unknown ids (else :class:`~heron.core.action.ActionKeyError`, a
+``KeyError``). Each entry is an array of real numbers of the agent's native size or,
+when padded, the padded size (any shape holding that many numbers, e.g. ``(1, n)``),
+or a dict with one array per part of :meth:`HeronParallelEnv.action_layout` (one per
+device). ``None``, strings, ragged lists, partial dicts and NaN/inf anywhere
+(padded entries included) raise :class:`~heron.core.action.ActionError`, naming the
+agent, the device at fault, the expected shape and range and what was received.
+Finite values outside the action space are clipped to it, as RL libraries do; the
+same rules hold in every execution mode because they run here, before the domain's
+``_apply_actions`` sees already validated native float arrays.
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -35,6 +52,14 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from heron.agents.coordinator_agent import CoordinatorAgent
+from heron.core.action import (
+    ActionError,
+    ActionKeyError,
+    describe_box,
+    nonfinite_message,
+    short_repr,
+    to_real_array,
+)
 
 
 class HeronParallelEnv(ParallelEnv):
@@ -76,18 +101,10 @@ class HeronParallelEnv(ParallelEnv):
     def _reset_domain(self, seed: int | None, options: dict | None) -> None:
         """Reset domain state (time series, network); default: nothing."""
 
-    def _apply_actions(self, actions: dict[str, Any]) -> None:
+    def _apply_actions(self, actions: dict[str, np.ndarray]) -> None:
+        """Apply already validated native actions (see :meth:`validate_actions`)."""
         for agent_id in self.agents:
-            if agent_id not in actions:
-                raise KeyError(
-                    f"No action for agent {agent_id!r}; step() needs one per live agent "
-                    f"({self.agents})."
-                )
             self.agent_dict[agent_id].coordinate(actions[agent_id])
-        unknown = set(actions) - set(self.agent_dict)
-        if unknown:
-            raise KeyError(f"Actions for unknown agent(s) {sorted(unknown)}; "
-                           f"agents are {self.possible_agents}.")
 
     def _observe(self, agent_id: str) -> np.ndarray:
         return self.agent_dict[agent_id].observe()
@@ -160,26 +177,110 @@ class HeronParallelEnv(ParallelEnv):
         out[: obs.shape[0]] = obs
         return out
 
-    def _unpad_actions(self, actions: Any) -> Any:
-        """Padded actions -> native actions (extra entries dropped, own bounds kept)."""
-        if not self._padded or not isinstance(actions, dict):
-            return actions
-        out = dict(actions)
-        for agent_id, action in actions.items():
-            if agent_id not in self.native_action_spaces or action is None \
-                    or isinstance(action, dict):
-                continue  # unknown agents and malformed actions get the domain's error
-            native = self.native_action_spaces[agent_id]
-            try:
-                flat = np.asarray(action, dtype=np.float64).reshape(-1)
-            except (TypeError, ValueError):
-                continue
-            n, padded = native.shape[0], self.action_spaces[agent_id].shape[0]
-            if flat.size == padded and padded != n:
-                # a padded bound may be wider than this agent's own one
-                out[agent_id] = np.clip(flat[:n], native.low, native.high)
-            # any other size goes on unchanged: the domain's own check names what it needs
-        return out
+    # -- action validation (the one boundary; see the module docstring) ----------------
+    def action_layout(self, agent_id: str) -> dict[str, int]:
+        """Names and sizes of the parts of ``agent_id``'s native flat action, in order
+        (one per device for setpoints); the keys a dict action must have."""
+        agent = self.agent_dict[agent_id]
+        layout = getattr(agent, "action_layout", None)
+        n = int(self.native_action_spaces[agent_id].shape[0])
+        parts = layout() if layout is not None else {"action": n}
+        return parts if sum(parts.values()) == n else {"action": n}
+
+    def _expected_action(self, agent_id: str) -> str:
+        native = self.native_action_spaces[agent_id]
+        parts = ", ".join(f"{k}: {v}" for k, v in self.action_layout(agent_id).items())
+        text = f"{native.shape[0]} real numbers ({parts}), {describe_box(native)}"
+        padded = self.action_spaces[agent_id].shape[0]
+        if self._padded and padded != native.shape[0]:
+            text += f", or {padded} with padding (entries past {native.shape[0]} are ignored)"
+        return text
+
+    def validate_actions(self, actions: Any) -> dict[str, np.ndarray]:
+        """Every live agent's action as a finite native float64 array, clipped to its
+        space; raises :class:`ActionError` (:class:`ActionKeyError` for ids) otherwise.
+
+        Nothing is changed here, so a caller may validate, then apply.
+        """
+        if not isinstance(actions, Mapping):
+            raise ActionError(
+                problem=f"step() takes a dict {{agent_id: action}} with one action per live "
+                        f"agent {list(self.agents)}, got {type(actions).__name__}",
+                expected=f"a dict with keys {list(self.agents)}", received=short_repr(actions))
+        missing = [a for a in self.agents if a not in actions]
+        unknown = [k for k in actions if not isinstance(k, str) or k not in self.agent_dict]
+        if missing or unknown:
+            problems = []
+            if missing:
+                problems.append(f"no action for agent(s) {missing}; step() needs one per live "
+                                "agent")
+            if unknown:
+                problems.append(f"actions for unknown agent(s) {sorted(map(repr, unknown))}")
+            raise ActionKeyError(
+                problem="; ".join(problems) + f" (agents are {self.possible_agents})",
+                agent=missing[0] if len(missing) == 1 else None,
+                expected=f"a dict with keys {list(self.agents)}",
+                received=f"keys {short_repr(list(actions))}")
+        return {a: self._validate_agent_action(a, actions[a]) for a in self.agents}
+
+    def _validate_agent_action(self, agent_id: str, action: Any) -> np.ndarray:
+        native = self.native_action_spaces[agent_id]
+        n, padded = int(native.shape[0]), int(self.action_spaces[agent_id].shape[0])
+
+        def fail(problem: str, device: str | None = None) -> ActionError:
+            return ActionError(problem=problem, agent=agent_id, device=device,
+                               expected=self._expected_action(agent_id),
+                               received=short_repr(action))
+
+        if isinstance(action, Mapping):
+            flat = self._flatten_dict_action(agent_id, action)
+        else:
+            flat = to_real_array(action, agent=agent_id,
+                                 expected=lambda: self._expected_action(agent_id)).reshape(-1)
+        if flat.size != n and not (self._padded and flat.size == padded):
+            raise fail(f"has {flat.size} values")
+        finite = np.isfinite(flat)
+        if not finite.all():
+            raise fail(nonfinite_message(flat), self._part_at(agent_id, np.flatnonzero(~finite)))
+        return np.minimum(np.maximum(flat[:n], native.low), native.high)
+
+    def _part_at(self, agent_id: str, entries: np.ndarray) -> str | None:
+        """The device(s) owning flat ``entries`` (``"padding"`` past the native size)."""
+        bounds, names, start = [], [], 0
+        for name, size in self.action_layout(agent_id).items():
+            bounds.append((start, start + size))
+            names.append(name)
+            start += size
+        hit = []
+        for e in entries.tolist():
+            owner = next((nm for nm, (lo, hi) in zip(names, bounds) if lo <= e < hi), "padding")
+            if owner not in hit:
+                hit.append(owner)
+        return ", ".join(hit) if hit else None
+
+    def _flatten_dict_action(self, agent_id: str, action: Mapping) -> np.ndarray:
+        """``{part: array}`` -> the flat native action; every part must be present."""
+        layout = self.action_layout(agent_id)
+        expected = (f"a dict with one array per part ("
+                    f"{', '.join(f'{k}: {v}' for k, v in layout.items())}), or a flat array")
+        missing = [k for k in layout if k not in action]
+        unknown = [k for k in action if k not in layout]
+        if missing or unknown:
+            problems = ([f"no action for {missing}"] if missing else []) + (
+                [f"unknown key(s) {sorted(map(repr, unknown))}"] if unknown else [])
+            raise ActionError(problem="dict action: " + "; ".join(problems), agent=agent_id,
+                              device=", ".join(map(str, missing or unknown)),
+                              expected=expected, received=short_repr(action))
+        parts = []
+        for name, size in layout.items():
+            part = to_real_array(action[name], agent=agent_id, device=name,
+                                 expected=f"{size} real number(s)").reshape(-1)
+            if part.size != size:
+                raise ActionError(problem=f"has {part.size} values, expected {size}",
+                                  agent=agent_id, device=name, expected=expected,
+                                  received=short_repr(action[name]))
+            parts.append(part)
+        return np.concatenate(parts) if parts else np.zeros(0)
 
     def observation_space(self, agent: str) -> spaces.Box:
         return self.observation_spaces[agent]
@@ -207,7 +308,8 @@ class HeronParallelEnv(ParallelEnv):
     def step(self, actions: dict[str, Any]):
         if not self.agents:
             raise RuntimeError("step() called on a finished episode; call reset() first.")
-        self._apply_actions(self._unpad_actions(actions))
+        # validate everything first: a rejected step must change nothing
+        self._apply_actions(self.validate_actions(actions))
         extra = self._simulate() or {}
         self._t += 1
         rewards, safety = self._reward_and_safety()

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from heron.core.action import ActionError
+from heron.core.action import ActionError, nonfinite_message, short_repr, to_real_array
 from heron.protocols.base import Protocol
 
 
@@ -27,22 +27,37 @@ class SetpointProtocol(Protocol):
     name = "setpoint"
 
     def coordinate(self, coordinator_action: Any, subordinates: dict[str, Any]) -> dict[str, Any]:
-        if isinstance(coordinator_action, dict):
-            unknown = set(coordinator_action) - set(subordinates)
-            if unknown:
-                raise ActionError(
-                    f"Actions for unknown subordinate(s) {sorted(unknown)}; "
-                    f"known: {list(subordinates)}."
-                )
-            return dict(coordinator_action)
-        action = np.asarray(coordinator_action, dtype=np.float64).ravel()
+        """``{subordinate: its share}``; a dict action must name every subordinate.
+
+        A partial dict used to leave the missing devices on their previous set-point
+        without any limit check; now it is an :class:`ActionError` naming them.
+        """
         dims = {sid: _action_dim(agent) for sid, agent in subordinates.items()}
+
+        def layout() -> str:
+            return ", ".join(f"{k}: {v}" for k, v in dims.items())
+
+        if isinstance(coordinator_action, dict):
+            unknown = [k for k in coordinator_action if k not in subordinates]
+            missing = [k for k in subordinates if k not in coordinator_action]
+            if unknown or missing:
+                problem = "; ".join(
+                    ([f"actions for unknown subordinate(s) {sorted(map(str, unknown))}"]
+                     if unknown else [])
+                    + ([f"no action for subordinate(s) {missing}"] if missing else []))
+                raise ActionError(problem=f"{problem}; known: {list(subordinates)}",
+                                  device=", ".join(map(str, missing or unknown)),
+                                  expected=f"a dict with one action per subordinate ({layout()})",
+                                  received=short_repr(coordinator_action))
+            return dict(coordinator_action)
         expected = sum(dims.values())
+        action = to_real_array(coordinator_action,
+                               expected=lambda: f"{expected} values ({layout()})").ravel()
         if action.size != expected:
             raise ActionError(
-                f"SetpointProtocol: action has {action.size} values but the subordinates "
-                f"need {expected} ({', '.join(f'{k}: {v}' for k, v in dims.items())})."
-            )
+                problem=f"SetpointProtocol: action has {action.size} values but the "
+                        f"subordinates need {expected} ({layout()})",
+                expected=f"{expected} values ({layout()})", received=short_repr(coordinator_action))
         out, offset = {}, 0
         for sid, dim in dims.items():
             out[sid] = action[offset:offset + dim]
@@ -70,17 +85,31 @@ class PriceSignalProtocol(Protocol):
         self.normalized = normalized
         self.last_price: float | None = None
 
+    def _expected(self) -> str:
+        if self.normalized:
+            return (f"one price signal in [-1, 1] (mapped to [{self.price_min:g}, "
+                    f"{self.price_max:g}] $/MWh)")
+        return f"one price in [{self.price_min:g}, {self.price_max:g}] $/MWh"
+
     def to_price(self, signal: Any) -> float:
-        value = float(np.asarray(signal, dtype=np.float64).ravel()[0])
+        """The price an action stands for; exactly one finite number is accepted
+        (a longer action used to be cut silently to its first entry)."""
+        arr = to_real_array(signal, expected=self._expected).ravel()
+        if arr.size != 1:
+            raise ActionError(problem=f"PriceSignalProtocol: the action is one price signal, "
+                                      f"got {arr.size} values", expected=self._expected(),
+                              received=short_repr(signal))
+        value = float(arr[0])
         if not np.isfinite(value):
-            raise ActionError(f"PriceSignalProtocol: price signal is not finite ({value}).")
+            raise ActionError(problem=f"PriceSignalProtocol: price signal is not finite "
+                                      f"({value}); {nonfinite_message(arr)}",
+                              expected=self._expected(), received=short_repr(signal))
         if self.normalized:
             value = self.price_min + (np.clip(value, -1, 1) + 1) / 2 * (self.price_max - self.price_min)
         return value
 
     def coordinate(self, coordinator_action: Any, subordinates: dict[str, Any]) -> dict[str, Any]:
         price = self.to_price(coordinator_action)
-        self.last_price = price
         out = {}
         for sid, agent in subordinates.items():
             respond = getattr(agent, "respond_to_price", None)
@@ -90,6 +119,7 @@ class PriceSignalProtocol(Protocol):
                     "PriceSignalProtocol: implement respond_to_price(price)."
                 )
             out[sid] = respond(price)
+        self.last_price = price  # only once the whole signal was accepted
         return out
 
     def get_action_space(self):

@@ -291,14 +291,12 @@ class NetworkedGridEnv(HeronParallelEnv):
             agent.write_setpoints()
         self._solve_and_sync()
 
-    def _apply_actions(self, actions: dict[str, Any]) -> None:
-        unknown = set(actions) - set(self.agent_dict)
-        if unknown:
-            raise KeyError(f"Actions for unknown agent(s) {sorted(unknown)}; "
-                           f"agents are {self.possible_agents}.")
-        missing = [a for a in self.agents if a not in actions]
-        if missing:
-            raise KeyError(f"No action for agent(s) {missing}; step() needs one per live agent.")
+    def _apply_actions(self, actions: dict[str, np.ndarray]) -> None:
+        """Apply the actions :meth:`validate_actions` returned (native, finite, clipped).
+
+        Nothing here rejects an action any more: the base ``step`` validated all of
+        them first, so a bad one changes no state in any mode.
+        """
         self._set_exogenous(self._t)
         if not self.centralized and not self.remote_agents:
             for agent_id in self.agents:
@@ -308,15 +306,14 @@ class NetworkedGridEnv(HeronParallelEnv):
         for agent_id in self.agents:
             action = actions[agent_id]
             if self.market is not None:
-                flat = np.asarray(action, dtype=np.float64).ravel()
-                n_native = self.native_action_spaces[agent_id].shape[0]
-                if flat.size != n_native:
-                    raise ValueError(f"Action for {agent_id!r} has {flat.size} values; with "
-                                     f"protocol p2p it needs {n_native}"
-                                     " (device setpoints + 1 price), or "
-                                     f"{self.action_spaces[agent_id].shape[0]} when padded.")
-                action, self._price_actions[agent_id] = flat[:-1], float(flat[-1])
+                # the last entry is the microgrid's bid/ask price (see action_layout)
+                action, self._price_actions[agent_id] = action[:-1], float(action[-1])
             self.agent_dict[agent_id].apply_action(action)
+
+    def action_layout(self, agent_id: str) -> dict[str, int]:
+        """The devices' setpoints, then (protocol p2p) one bid/ask price entry ``price``."""
+        layout = self.agent_dict[agent_id].action_layout()
+        return {**layout, "price": 1} if self.market is not None else layout
 
     def _solve_and_sync(self):
         res = self.regulators.solve()

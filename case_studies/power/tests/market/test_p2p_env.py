@@ -47,7 +47,8 @@ def test_money_conserved_and_total_cost_never_higher():
 def test_wrong_action_length_is_explained():
     env = MultiAgentMicrogrids(config(True))
     env.reset(seed=0)
-    with pytest.raises(ValueError, match="device setpoints \\+ 1 price"):
+    # the message names the agent and the layout: device setpoints, then one price
+    with pytest.raises(ValueError, match=r"'MG1'.*has 2 values.*gen1: 2, ess1: 1, price: 1"):
         env.step({a: np.zeros(2) for a in env.agents})
 
 
