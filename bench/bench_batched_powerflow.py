@@ -1,6 +1,6 @@
 """Batched power flow: time per copy for N copies of the default setup's network.
 
-Run: ``.venv/bin/python bench/bench_batched_powerflow.py`` (about a minute, plus a
+Run: ``.venv/bin/python bench/bench_batched_powerflow.py`` (1-2 minutes, plus a
 one-off numba compilation of ~20 s the first time on a machine).
 
 The network is ``ieee34_ieee13`` exactly as the environment solves it (IEEE 34
@@ -14,15 +14,20 @@ positions (settled taps +-2 steps). Measured per copy, for N in {1, 16, 64, 256}
   "tap round" moves one regulator tap by +-1 in every copy (what the regulator loop
   does); "full" adds the branch flows. ``parallel`` = numba threads, ``serial`` = one.
 * ``single``: today's path, one :class:`LightSimSolver` (lightsim2grid Newton, warm
-  start) called in a Python loop over the copies.
+  start) called in a Python loop over the copies (also with the taps left alone, to
+  show what the per-copy admittance update costs it).
 * ``pgm``: power-grid-model batch calculation (sym_load / sym_gen / transformer
   ``tap_pos`` updated per scenario), Newton-Raphson and iterative current,
   sequential and threaded. Its model is built here from the pandapower tables.
 * ``ls2g sweep``: lightsim2grid's ``InjectionSweep`` on the single solver's model:
   per-row injections, but one tap setting for all rows (it cannot vary taps).
 
-Times are the smallest of several block medians: the machine's 2 cores are shared
-with other jobs, and a burst of foreign load should not decide the number.
+The other shipped setups are measured at N=256 only (batched vs the single loop).
+
+Times: every case is measured in several rounds spread over the run (round-robin),
+each round the smallest of 5 block medians, and the best round is printed: the 2
+cores are shared with other jobs, and a burst of foreign load should not decide a
+number. The CPU-time row of the serial solver is a second, load-robust view.
 """
 
 from __future__ import annotations
@@ -46,16 +51,18 @@ from powergrid.powerflow.batched import BatchedPowerFlow  # noqa: I001 - after s
 from powergrid.powerflow.lightsim import LightSimSolver, _split_f32
 
 NS = (1, 16, 64, 256)
+#: other shipped setups, measured at N=256 only
+OTHER_SETUPS = ("ieee123_5mg", "single_microgrid")
 TARGET_US = 15.0
 
 
 # ----------------------------------------------------------------------------- inputs
-def default_network() -> tuple[Any, np.ndarray]:
-    """The default setup's net with the first hour's loads, and its settled taps."""
+def default_network(setup: str = "ieee34_ieee13") -> tuple[Any, np.ndarray]:
+    """A setup's net with the first hour's loads, and its settled taps."""
     from powergrid.envs.multi_agent_microgrids import MultiAgentMicrogrids
     from powergrid.setups.loader import load_setup
 
-    env = MultiAgentMicrogrids(load_setup("ieee34_ieee13"))
+    env = MultiAgentMicrogrids(load_setup(setup))
     gm = env.grid_model
     net = copy.deepcopy(env.net)
     net.load["p_mw"], net.load["q_mvar"] = gm.load_p, gm.load_q
@@ -109,7 +116,7 @@ def best_block_median(fn: Callable[[int], Any], calls: int, blocks: int = 5,
 
 
 def calls_for(n: int) -> int:
-    return int(np.clip(8000 // n, 25, 400))
+    return int(np.clip(5000 // n, 20, 300))
 
 
 # ----------------------------------------------------------------------------- batched
@@ -444,6 +451,15 @@ def main() -> None:
             push(pf, states[16][0])
             pgm_err = float(np.nanmax(np.abs(u - pf.solve().vm_pu)))
 
+    for setup in OTHER_SETUPS:
+        other, other_taps = default_network(setup)
+        other_states = draw_states(other, other_taps, NS[-1], k=6, seed=1)
+        label = f"{setup} ({len(other.bus)} buses)"
+        new = batched_cases(other, other_states, NS[-1], True, {})["batched parallel, new inputs"]
+        cases[(f"{label}: batched parallel, new inputs", NS[-1])] = new
+        cases[(f"{label}: single LightSimSolver loop", NS[-1])] = single_case(
+            other, other_states, NS[-1]
+        )
     t_setup = time.perf_counter() - t_start
     # round-robin: every case is measured once per round, rounds spread over the run, and
     # the best round counts -- a burst of foreign load then spoils a round, not a case
