@@ -1,4 +1,4 @@
-"""powergrid.evaluate_checkpoint: a checkpoint against random and rule on test days.
+"""powergrid.evaluate_checkpoint: a checkpoint against the baselines on test days.
 
 One tiny real training (1 iteration, 48 env steps, observation normalisation on, so
 the evaluation path must apply the checkpoint's normaliser) feeds every test; the
@@ -40,14 +40,14 @@ def test_report_json_plot_and_comparison(tiny_run, tmp_path):
     report = evaluate_checkpoint(tiny_run / "checkpoints" / "final", None, 2, out)
     assert report["setup"] == "ieee34_ieee13" and report["days"] == 2
     assert report["split"] == "test" and report["deterministic"] is True
-    assert set(report["policies"]) == {"learnt", "random", "rule"}
+    assert set(report["policies"]) == {"learnt", "rule", "follow-load", "random", "zero"}
     for r in report["policies"].values():
         assert len(r["daily_cost"]) == 2
         assert r["mean_daily_cost"] == pytest.approx(sum(r["daily_cost"]) / 2)
         for key in ("violation_rate", "convergence_rate", "complete_days"):
             assert 0.0 <= r[key] <= 1.0, key
     learnt = report["policies"]["learnt"]["mean_daily_cost"]
-    for base in ("random", "rule"):
+    for base in ("random", "rule", "follow-load", "zero"):
         c = report["comparison"][base]
         assert c["cost_saving"] == pytest.approx(
             report["policies"][base]["mean_daily_cost"] - learnt)

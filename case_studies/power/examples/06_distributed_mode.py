@@ -22,6 +22,7 @@ from heron.scheduling import AgentTiming, EventDrivenEnv
 from heron.testing.redis_server import private_redis
 from powergrid.baselines import make_policies
 from powergrid.envs.multi_agent_microgrids import MultiAgentMicrogrids
+from powergrid.metrics import day_cost, violation_rate
 from powergrid.setups.loader import load_setup
 
 TIMINGS = {  # delays in steps (hours); MG3's controller only acts every 2 hours
@@ -31,15 +32,15 @@ TIMINGS = {  # delays in steps (hours); MG3's controller only acts every 2 hours
 }
 
 
-def run(env, policies, day: int) -> dict[str, float]:
+def run(env, policies, day: int, v_limits: dict) -> dict[str, float]:
+    """One day; cost and violation rate as powergrid.metrics defines them."""
     obs, _ = env.reset(seed=0, options={"day": day})
-    cost = violations = steps = 0.0
+    rows, step = [], 0
     while env.agents:
         obs, _, _, _, infos = env.step({a: policies[a](obs[a]) for a in env.agents})
-        cost += sum(i["cost"] for i in infos.values())
-        violations += sum(i["safety"] > 1e-9 for i in infos.values())
-        steps += len(infos)
-    return {"cost": cost, "violation_rate": violations / max(steps, 1)}
+        rows += [{"step": step, "agent": a, **i} for a, i in infos.items()]
+        step += 1
+    return {"cost": day_cost(rows), "violation_rate": violation_rate(rows, v_limits)}
 
 
 def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
@@ -61,18 +62,19 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
 
     results = {}
     env = MultiAgentMicrogrids(base)
-    results["synchronous"] = run(env, policies_for(env), args.day)
+    v_limits = {a: env.agent_dict[a].v_limits for a in env.possible_agents}
+    results["synchronous"] = run(env, policies_for(env), args.day, v_limits)
 
     env = MultiAgentMicrogrids({**base, "centralized": False, "message_broker": "in_memory"})
     results["delayed, in memory"] = run(EventDrivenEnv(env, TIMINGS, seed=0),
-                                        policies_for(env), args.day)
+                                        policies_for(env), args.day, v_limits)
 
     with ExitStack() as stack:  # a private redis-server unless --redis-url is given
         url = args.redis_url or stack.enter_context(private_redis()).url
         env = MultiAgentMicrogrids({**base, "centralized": False, "message_broker": "redis",
                                     "redis_url": url})
         results["Redis with delays"] = run(EventDrivenEnv(env, TIMINGS, seed=0),
-                                           policies_for(env), args.day)
+                                           policies_for(env), args.day, v_limits)
         env.close()
 
     print(f"test day {args.day}, {'checkpoint' if args.checkpoint else 'rule-based'} policies")

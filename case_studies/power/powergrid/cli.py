@@ -110,8 +110,8 @@ def validate(config: str, no_pickle: bool) -> None:
 
 @main.command()
 @click.option("--setup", default="ieee34_ieee13", show_default=True, help="setup name or config.yml")
-@click.option("--policy", type=click.Choice(["rule", "random", "zero"]), default="rule",
-              show_default=True, help="baseline policy to run")
+@click.option("--policy", type=click.Choice(["rule", "follow-load", "random", "zero"]),
+              default="rule", show_default=True, help="baseline policy to run")
 @click.option("--checkpoint", default=None, help="RLlib checkpoint to run instead of --policy")
 @click.option("--days", default=1, show_default=True, help="number of test days")
 @click.option("--seed", default=0, show_default=True)
@@ -176,9 +176,9 @@ def train(ctx: click.Context, no_pickle: bool) -> None:
 @main.command()
 @click.argument("checkpoints", nargs=-1, type=click.Path(exists=True, file_okay=False))
 @click.option("--setup", default="ieee34_ieee13", show_default=True)
-@click.option("--policies", default="oracle,rule,random", show_default=True,
-              help="comma-separated baselines: oracle, rule, random, zero (checkpoints are "
-                   "given as arguments)")
+@click.option("--policies", default="oracle,rule,follow-load,random,zero", show_default=True,
+              help="comma-separated baselines: oracle, rule, follow-load, random, zero "
+                   "(checkpoints are given as arguments); the score needs zero and oracle")
 @click.option("--days", default=3, show_default=True, help="number of test days")
 @click.option("--out", default=None, help="report folder (default runs/evaluate-<time>)")
 @no_pickle_option
@@ -186,18 +186,18 @@ def evaluate(checkpoints: tuple[str, ...], setup: str, policies: str, days: int,
              out: str | None, no_pickle: bool) -> None:
     """Compare policies (and RLlib CHECKPOINTS) over test days.
 
-    Writes results.csv, results.md, results.json and plots: cost per day per policy,
-    and one day's voltage envelope, dispatch and SOC side by side.
+    Writes results.csv, results.md, results.json and plots: cost per day per policy
+    with the rates, and one day's voltage envelope, dispatch and SOC side by side.
+    Metrics as defined in powergrid.metrics (score: 0 = zero, 100 = oracle).
     """
     from powergrid.evaluation import evaluate as run_evaluation
-    from powergrid.evaluation import summarize
+    from powergrid.metrics import summarize
 
     config = _load_setup_or_exit(setup, no_pickle=no_pickle)
     run = _run_dir(out, "evaluate")
     names = [p.strip() for p in policies.split(",") if p.strip()] + list(checkpoints)
     df = run_evaluation(config, names, days=days, out_dir=run)
     table = summarize(df).reset_index()
-    (run / "results.json").write_text(table.to_json(orient="records", indent=2))
     click.echo(table.to_string(index=False))
     click.echo(f"report in {run.resolve()}")
 

@@ -9,11 +9,14 @@ comparable, and writes ``evaluation.json`` and ``evaluation.png``::
 
     python -m powergrid.evaluate_checkpoint runs/mappo-.../checkpoints/final --days 14
 
-Metrics per policy: mean daily cost (sum over microgrids and hours, $; negative is
-a profit from selling to the DSO), violation rate (fraction of microgrid-hours with
-``safety > 0``), convergence rate (fraction of power flows that converged) and
-mean daily reward. ``comparison`` holds the learnt policy's margin over each
-baseline (positive ``cost_saving``: the learnt policy is cheaper).
+The days are run by :func:`powergrid.evaluation.run_policies` and scored by
+:mod:`powergrid.metrics` (the one definition of every metric, shared with
+``heron-power evaluate`` and the demo); this module only adds the checkpoint I/O
+and the report. Per policy: mean daily cost (sum over microgrids and hours, $;
+negative is a profit from selling to the DSO), the voltage / line / any violation
+rates and the convergence rate as :mod:`powergrid.metrics` defines them, and mean
+daily reward. ``comparison`` holds the learnt policy's margin over each baseline
+(positive ``cost_saving``: the learnt policy is cheaper).
 """
 
 from __future__ import annotations
@@ -21,17 +24,15 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+#: Baselines every checkpoint is compared with: the evaluation pipeline's own list
+from powergrid.evaluation import BASELINES
 
 #: Label of the checkpoint's policy in the results.
 LEARNT = "learnt"
-#: Baselines every checkpoint is compared with.
-BASELINES: tuple[str, ...] = ("random", "rule")
 #: Evaluation episodes are whole days of the test split.
 DAY_STEPS = 24
 
@@ -84,37 +85,24 @@ def evaluation_env_config(checkpoint: Path, setup: str | None = None) -> dict[st
     return cfg
 
 
-def summarise_days(records: list[Any]) -> dict[str, Any]:
-    """Per-policy metrics from one :class:`~powergrid.rollout.EpisodeRecord` per day."""
-    rows = [r for rec in records for r in rec.rows]
-    daily_cost = [rec.total("cost") for rec in records]
-    daily_reward = [rec.total("reward") for rec in records]
-    n_steps = [len({r["step"] for r in rec.rows}) for rec in records]
+def _policy_report(df: Any, label: str) -> dict[str, Any]:
+    """One policy's entry of the report, from the pipeline's per-day rows."""
+    from powergrid.metrics import summarize
+
+    rows = df[df.policy == label].sort_values("day")
+    summary = summarize(df).loc[label]
     return {
-        "mean_daily_cost": float(np.mean(daily_cost)),
-        "std_daily_cost": float(np.std(daily_cost)),
-        "mean_daily_reward": float(np.mean(daily_reward)),
-        "violation_rate": float(np.mean([r["safety"] > 1e-9 for r in rows])) if rows else 0.0,
-        "convergence_rate": float(np.mean([bool(r["converged"]) for r in rows])) if rows else 1.0,
-        "complete_days": float(np.mean([n == DAY_STEPS for n in n_steps])),
-        "daily_cost": [float(c) for c in daily_cost],
+        "mean_daily_cost": float(summary.mean_cost_per_day),
+        "std_daily_cost": float(rows.total_cost.std(ddof=0)),
+        "mean_daily_reward": float(rows.total_reward.mean()),
+        "violation_rate": float(summary.violation_rate),
+        "voltage_violation_rate": float(summary.voltage_violation_rate),
+        "line_violation_rate": float(summary.line_violation_rate),
+        "convergence_rate": float(summary.convergence_rate),
+        "complete_days": float((rows.steps == DAY_STEPS).mean()),
+        "daily_cost": [float(c) for c in rows.total_cost],
+        "seconds": float(rows.seconds.sum()),
     }
-
-
-def evaluate_policy_sets(
-    env: Any, policy_sets: dict[str, dict[str, Any]], days: int, seed: int = 0
-) -> dict[str, dict[str, Any]]:
-    """Run every policy set over test days ``0..days-1`` with the same seed."""
-    from powergrid.rollout import run_episode
-
-    out = {}
-    for label, policies in policy_sets.items():
-        t0 = time.perf_counter()
-        records = [run_episode(env, policies, seed=seed, options={"day": d})
-                   for d in range(days)]
-        out[label] = summarise_days(records)
-        out[label]["seconds"] = time.perf_counter() - t0
-    return out
 
 
 def compare(results: dict[str, dict[str, Any]], learnt: str = LEARNT) -> dict[str, Any]:
@@ -136,41 +124,6 @@ def compare(results: dict[str, dict[str, Any]], learnt: str = LEARNT) -> dict[st
     return out
 
 
-def plot_evaluation(results: dict[str, dict[str, Any]], path: Path, title: str = "") -> None:
-    """Daily cost per policy and the three rates side by side (Agg: no display)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(11, 3.4))
-    FigureCanvasAgg(fig)
-    labels = list(results)
-    ax = fig.add_subplot(1, 3, 1)
-    for label in labels:
-        costs = results[label]["daily_cost"]
-        ax.plot(range(len(costs)), costs, marker="o", ms=2, label=label)
-    ax.set_xlabel("test day")
-    ax.set_title("daily cost ($, lower is better)", fontsize=9)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    ax = fig.add_subplot(1, 3, 2)
-    ax.bar(labels, [results[lb]["mean_daily_cost"] for lb in labels], color="C0")
-    ax.set_title("mean daily cost ($)", fontsize=9)
-    ax.grid(alpha=0.3, axis="y")
-    ax = fig.add_subplot(1, 3, 3)
-    x = np.arange(len(labels))
-    ax.bar(x - 0.2, [results[lb]["violation_rate"] for lb in labels], 0.4, label="violation")
-    ax.bar(x + 0.2, [results[lb]["convergence_rate"] for lb in labels], 0.4, label="converged")
-    ax.set_xticks(x, labels)
-    ax.set_ylim(0, 1.05)
-    ax.set_title("rates", fontsize=9)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3, axis="y")
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-
-
 def evaluate_checkpoint(
     checkpoint: str | Path,
     setup: str | None = None,
@@ -187,8 +140,8 @@ def evaluate_checkpoint(
     returns the same dict (``policies``, ``comparison``, run facts and ``files``).
     """
     from heron.training.evaluate import load_policies
-    from powergrid.baselines import make_policies
     from powergrid.envs.multi_agent_microgrids import MultiAgentMicrogrids
+    from powergrid.evaluation import PolicySpec, plot_summary, run_policies
 
     ckpt = resolve_checkpoint(checkpoint)
     env_config = evaluation_env_config(ckpt, setup)
@@ -202,9 +155,13 @@ def evaluate_checkpoint(
     if missing:
         raise ValueError(f"Checkpoint has no policy for agent(s) {sorted(missing)}; it was "
                          f"trained on other agents ({sorted(learnt)}). Pass the right setup.")
-    policy_sets = {LEARNT: learnt}
-    policy_sets.update({kind: make_policies(env, kind, seed=seed) for kind in baselines})
-    results = evaluate_policy_sets(env, policy_sets, days, seed=seed)
+    specs: list[Any] = [PolicySpec(LEARNT, lambda env, day: learnt), *baselines]
+    df, _ = run_policies(env, specs, days, seed=seed)
+    failed = df[df.error.astype(str) != ""]
+    if len(failed):
+        raise RuntimeError("evaluation failed: " + "; ".join(
+            f"{r.policy} day {r.day}: {r.error}" for r in failed.itertuples()))
+    results = {label: _policy_report(df, label) for label in df.policy.unique()}
     run = _run_config(ckpt)
     report: dict[str, Any] = {
         "checkpoint": str(ckpt),
@@ -226,21 +183,21 @@ def evaluate_checkpoint(
         out.mkdir(parents=True, exist_ok=True)
         report["files"] = {"json": str(out / "evaluation.json"),
                            "plot": str(out / "evaluation.png")}
-        plot_evaluation(results, out / "evaluation.png",
-                        title=f"{report['setup']}: {days} test days, deterministic")
+        plot_summary(df, out / "evaluation.png",
+                     title=f"{report['setup']}: {days} test days, deterministic")
         (out / "evaluation.json").write_text(json.dumps(report, indent=2))
     return report
 
 
 def format_table(report: dict[str, Any]) -> str:
     """Human-readable table of a report (what the CLI and the benchmark print)."""
-    lines = [f"{'policy':<8} {'mean daily cost $':>18} {'violation rate':>15} "
+    lines = [f"{'policy':<11} {'mean daily cost $':>18} {'violation rate':>15} "
              f"{'convergence':>12} {'vs learnt $/day':>16}"]
     comp = report["comparison"]
     for label, r in report["policies"].items():
         margin = "" if label not in comp else (
             f"{comp[label]['cost_saving']:+.1f} ({comp[label]['cost_saving_pct']:+.1f}%)")
-        lines.append(f"{label:<8} {r['mean_daily_cost']:>18.1f} {r['violation_rate']:>15.3f} "
+        lines.append(f"{label:<11} {r['mean_daily_cost']:>18.1f} {r['violation_rate']:>15.3f} "
                      f"{r['convergence_rate']:>12.3f} {margin:>16}")
     return "\n".join(lines)
 
@@ -249,8 +206,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """``python -m powergrid.evaluate_checkpoint CKPT [--days N] [--out DIR]``."""
     p = argparse.ArgumentParser(
         prog="python -m powergrid.evaluate_checkpoint",
-        description="Evaluate a trained checkpoint on the test split against random and "
-                    "rule-based policies (deterministic actions).")
+        description="Evaluate a trained checkpoint on the test split against the "
+                    f"baselines {', '.join(BASELINES)} (deterministic actions).")
     p.add_argument("checkpoint", help="checkpoint folder or run folder")
     p.add_argument("--setup", default=None, help="setup (default: the one trained on)")
     p.add_argument("--days", type=int, default=None, help="test days (default: all)")

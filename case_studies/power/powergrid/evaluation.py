@@ -19,17 +19,19 @@ Outputs in ``out_dir``:
 * ``day_<d>.png``: for the first day, one row per policy with the voltage envelope,
   the dispatch and the SOC side by side.
 
-Definitions: the *optimality gap* of a day is ``(cost - oracle) / |oracle| x 100`` (the
-oracle's cost can be negative when microgrids export); the *voltage violation rate*
-is the share of converged agent-steps with a bus outside the agent's ``v_limits``;
-the *line violation rate* the share with a line above 100 % loading; the
-*convergence rate* the share of steps whose power flow converged.
+Metrics (cost per day, gap to the oracle, voltage / line violation and
+convergence rates, normalised score) are defined once, in :mod:`powergrid.metrics`;
+this module only runs the policies and writes the report. :func:`run_policies` is
+the one function that evaluates any set of policies and checkpoints over days; the
+CLI (``heron-power evaluate``), the demo, ``powergrid.evaluate_checkpoint`` and the
+benches all call it.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,13 +40,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from powergrid.baselines import POLICY_KINDS
+from powergrid.metrics import add_gap, episode_metrics, summarize
 from powergrid.rollout import EpisodeRecord, run_episode
 
 log = logging.getLogger(__name__)
 
-BASELINES = ("rule", "random", "zero")
-#: tolerance on voltage limits when counting violations (pu): power-flow rounding
-V_TOL = 1e-4
+#: what a report compares when not told otherwise (CLI evaluate, the demo,
+#: evaluate_checkpoint): the oracle, the strong and the naive rule, random and zero
+DEFAULT_POLICIES: tuple[str, ...] = ("oracle", "rule", "follow-load", "random", "zero")
+#: the baselines a checkpoint is compared with (everything but the oracle, which
+#: needs a solver and seconds per day)
+BASELINES: tuple[str, ...] = tuple(p for p in DEFAULT_POLICIES if p != "oracle")
+
+__all__ = ["BASELINES", "DEFAULT_POLICIES", "PolicySpec", "evaluate", "make_spec",
+           "run_policies", "summarize"]
 
 
 @dataclass
@@ -60,20 +70,23 @@ class PolicySpec:
     info: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
-def _checkpoint_spec(path: Path) -> PolicySpec:
+def checkpoint_spec(path: str | Path, name: str | None = None) -> PolicySpec:
+    """A trained checkpoint, acting deterministically (the action a deployed controller
+    would take: the Gaussian's mean)."""
     from heron.training.evaluate import load_policies
 
+    path = Path(path)
     cache: dict[str, Any] = {}
 
     def factory(env: Any, day: int) -> dict[str, Any]:
         if "p" not in cache:
-            cache["p"] = load_policies(path)
+            cache["p"] = load_policies(path, deterministic=True)
         missing = set(env.possible_agents) - set(cache["p"])
         if missing:
             raise KeyError(f"checkpoint {path} has no policy for agent(s) {sorted(missing)}.")
         return cache["p"]
 
-    return PolicySpec(name=path.name or str(path), factory=factory)
+    return PolicySpec(name=name or path.name or str(path), factory=factory)
 
 
 def _oracle_spec(oracle_kwargs: dict[str, Any]) -> PolicySpec:
@@ -100,71 +113,49 @@ def _oracle_spec(oracle_kwargs: dict[str, Any]) -> PolicySpec:
 
 def make_spec(policy: str | Path | PolicySpec, seed: int = 0,
               oracle_kwargs: dict[str, Any] | None = None) -> PolicySpec:
-    """Turn "oracle" / "rule" / "random" / "zero" / a checkpoint folder into a spec."""
+    """Turn a baseline name (:data:`powergrid.baselines.POLICY_KINDS`), a checkpoint
+    folder or a ready :class:`PolicySpec` into a spec."""
     from powergrid.baselines import make_policies
 
     if isinstance(policy, PolicySpec):
         return policy
     if isinstance(policy, str) and policy == "oracle":
         return _oracle_spec(dict(oracle_kwargs or {}))
-    if isinstance(policy, str) and policy in BASELINES:
+    if isinstance(policy, str) and policy in POLICY_KINDS:
         return PolicySpec(name=policy, factory=lambda env, day, k=policy: make_policies(
             env, k, seed=seed))
     path = Path(policy)
     if path.is_dir():
-        return _checkpoint_spec(path)
-    raise ValueError(f"Unknown policy {policy!r}: use 'oracle', one of {BASELINES}, a "
+        return checkpoint_spec(path)
+    raise ValueError(f"Unknown policy {policy!r}: use one of {POLICY_KINDS}, a "
                      "checkpoint folder written by heron.training, or a PolicySpec.")
 
 
-def _episode_metrics(rec: EpisodeRecord, env: Any) -> dict[str, float]:
-    rows = rec.rows
-    if not rows:
-        return {"total_cost": float("nan"), "steps": 0, "voltage_violation_rate": float("nan"),
-                "line_violation_rate": float("nan"), "convergence_rate": 0.0,
-                "total_safety": float("nan")}
-    conv = [r for r in rows if r["converged"]]
-    v_bad = []
-    for r in conv:
-        lo, hi = env.agent_dict[r["agent"]].v_limits
-        v_bad.append(r["v_min"] < lo - V_TOL or r["v_max"] > hi + V_TOL)
-    steps = sorted({r["step"] for r in rows})
-    conv_steps = [all(r["converged"] for r in rows if r["step"] == s) for s in steps]
-    return {
-        "total_cost": float(sum(r["cost"] for r in rows)),
-        "steps": len(steps),
-        "voltage_violation_rate": float(np.mean(v_bad)) if v_bad else float("nan"),
-        "line_violation_rate": (float(np.mean([r["max_line_loading"] > 100.0 for r in conv]))
-                                if conv else float("nan")),
-        "convergence_rate": float(np.mean(conv_steps)),
-        "total_safety": float(sum(r.get("safety", 0.0) for r in rows)),
-    }
-
-
-def evaluate(setup: str | dict[str, Any], policies: Sequence[str | Path | PolicySpec],
-             days: Sequence[int] | int, out_dir: str | Path, *, split: str = "test",
-             horizon: int = 24, seed: int = 0, oracle_kwargs: dict[str, Any] | None = None,
-             plot_day: int | None = None, progress: bool = True) -> pd.DataFrame:
-    """Run ``policies`` on ``days`` of ``split`` and write the report into ``out_dir``.
+def run_policies(setup: str | dict[str, Any] | Any, policies: Sequence[str | Path | PolicySpec],
+                 days: Sequence[int] | int, *, split: str = "test", horizon: int = 24,
+                 seed: int = 0, oracle_kwargs: dict[str, Any] | None = None,
+                 keep_records: Sequence[int] = (), progress: bool = False
+                 ) -> tuple[pd.DataFrame, dict[tuple[str, int], EpisodeRecord]]:
+    """Run every policy on every day through the same loop; score with :mod:`.metrics`.
 
     Args:
-        setup: a setup name (``load_setup``) or an ``env_config`` dict.
-        policies: "oracle", "rule", "random", "zero", checkpoint folders or PolicySpecs.
+        setup: a setup name, an ``env_config`` dict, or a ready environment (one
+            ``horizon``-step episode per day of its split).
+        policies: baseline names, checkpoint folders or :class:`PolicySpec`.
         days: day indices of the split, or N for the first N days.
-        out_dir: where results.csv, results.md and the plots go (created).
-        horizon: steps per episode (one day = 24).
-        oracle_kwargs: passed to :func:`powergrid.optimization.solve_day`.
-        plot_day: the day drawn in ``day_<d>.png`` (default: the first).
+        keep_records: days whose :class:`~powergrid.rollout.EpisodeRecord` to return
+            (for plots); others are scored and dropped.
 
     Returns:
-        One row per (policy, day); see the module docstring for the columns.
+        ``(df, records)``: one row per (policy, day) with
+        :func:`powergrid.metrics.episode_metrics`' columns, ``seconds``, ``error`` and
+        ``optimality_gap_pct`` (when the oracle is among the policies); and the kept
+        records by ``(policy name, day)``. A policy that fails on a day gets a row
+        with its error instead of stopping the whole run.
     """
     from tqdm.auto import tqdm
 
-    from powergrid.optimization import make_env
-    from powergrid.setups import load_setup
-
-    config = load_setup(setup) if isinstance(setup, str) else copy.deepcopy(setup)
+    env = _make_env(setup, split, horizon)
     day_list = list(range(days)) if isinstance(days, int) else [int(d) for d in days]
     if not day_list:
         raise ValueError("days is empty: give a count or a list of day indices.")
@@ -172,52 +163,80 @@ def evaluate(setup: str | dict[str, Any], policies: Sequence[str | Path | Policy
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         raise ValueError(f"policy names must be unique, got {names}.")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    env = make_env(config, split, horizon)
-    plot_day = day_list[0] if plot_day is None else plot_day
     rows: list[dict[str, Any]] = []
-    records: dict[str, EpisodeRecord] = {}
+    records: dict[tuple[str, int], EpisodeRecord] = {}
     for day in tqdm(day_list, desc="evaluating days", unit="day", disable=not progress):
         for spec in specs:
+            t0 = time.perf_counter()
             try:
                 pols = spec.factory(env, day)
                 rec = run_episode(env, pols, seed=seed, options={"day": day})
-                row = {"policy": spec.name, "day": day, **_episode_metrics(rec, env),
-                       "error": ""}
+                row = {"policy": spec.name, "day": day,
+                       **episode_metrics(rec.rows, rec.v_limits), "error": ""}
             except Exception as exc:  # one bad policy must not kill the whole report
                 log.exception("policy %s failed on day %d", spec.name, day)
                 rec = None
                 row = {"policy": spec.name, "day": day, "total_cost": float("nan"),
                        "error": f"{type(exc).__name__}: {exc}"}
+            row["seconds"] = time.perf_counter() - t0
             row.update(spec.info.get(day, {}))
             rows.append(row)
-            if day == plot_day and rec is not None:
-                records[spec.name] = rec
-    df = pd.DataFrame(rows)
-    df["optimality_gap_pct"] = np.nan
-    if "oracle" in names:
-        ref = df[df.policy == "oracle"].set_index("day")["total_cost"]
-        base = df.day.map(ref)
-        df["optimality_gap_pct"] = 100.0 * (df.total_cost - base) / base.abs().clip(lower=1e-9)
+            if day in keep_records and rec is not None:
+                records[(spec.name, day)] = rec
+    return add_gap(pd.DataFrame(rows)), records
+
+
+def _make_env(setup: Any, split: str, horizon: int) -> Any:
+    from powergrid.optimization import make_env
+    from powergrid.setups import load_setup
+
+    if isinstance(setup, str):
+        return make_env(load_setup(setup), split, horizon)
+    if isinstance(setup, dict):
+        return make_env(copy.deepcopy(setup), split, horizon)
+    return setup  # an environment
+
+
+def evaluate(setup: str | dict[str, Any], policies: Sequence[str | Path | PolicySpec],
+             days: Sequence[int] | int, out_dir: str | Path, *, split: str = "test",
+             horizon: int = 24, seed: int = 0, oracle_kwargs: dict[str, Any] | None = None,
+             plot_day: int | None = None, progress: bool = True) -> pd.DataFrame:
+    """Run ``policies`` on ``days`` of ``split`` (:func:`run_policies`) and write the
+    report into ``out_dir``.
+
+    Args:
+        setup: a setup name (``load_setup``) or an ``env_config`` dict.
+        policies: baseline names, checkpoint folders or PolicySpecs.
+        days: day indices of the split, or N for the first N days.
+        out_dir: where results.csv, results.md, results.json and the plots go (created).
+        horizon: steps per episode (one day = 24).
+        oracle_kwargs: passed to :func:`powergrid.optimization.solve_day`.
+        plot_day: the day drawn in ``day_<d>.png`` (default: the first).
+
+    Returns:
+        One row per (policy, day); see :func:`run_policies` for the columns.
+    """
+    from powergrid.setups import load_setup
+
+    config = load_setup(setup) if isinstance(setup, str) else copy.deepcopy(setup)
+    day_list = list(range(days)) if isinstance(days, int) else [int(d) for d in days]
+    if not day_list:
+        raise ValueError("days is empty: give a count or a list of day indices.")
+    plot_day = day_list[0] if plot_day is None else plot_day
+    df, records = run_policies(config, policies, day_list, split=split, horizon=horizon,
+                               seed=seed, oracle_kwargs=oracle_kwargs,
+                               keep_records=(plot_day,), progress=progress)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     df.to_csv(out / "results.csv", index=False)
+    table = summarize(df).reset_index()
+    (out / "results.json").write_text(table.to_json(orient="records", indent=2))
     _write_markdown(df, out / "results.md", config, split, day_list)
-    _plots(df, records, out, plot_day)
+    plot_summary(df, out / "costs_per_day.png")
+    day_records = {name: rec for (name, d), rec in records.items() if d == plot_day}
+    if day_records:
+        plot_day_comparison(day_records, out / f"day_{plot_day}.png", title=f"day {plot_day}")
     return df
-
-
-def summarize(df: pd.DataFrame) -> pd.DataFrame:
-    """Per policy: mean cost per day, total cost, mean gap and rates."""
-    agg = df.groupby("policy", sort=False).agg(
-        days=("day", "count"),
-        mean_cost_per_day=("total_cost", "mean"),
-        total_cost=("total_cost", "sum"),
-        optimality_gap_pct=("optimality_gap_pct", "mean"),
-        voltage_violation_rate=("voltage_violation_rate", "mean"),
-        line_violation_rate=("line_violation_rate", "mean"),
-        convergence_rate=("convergence_rate", "mean"),
-    )
-    return agg
 
 
 def _write_markdown(df: pd.DataFrame, path: Path, config: dict[str, Any], split: str,
@@ -227,14 +246,16 @@ def _write_markdown(df: pd.DataFrame, path: Path, config: dict[str, Any], split:
         "# Evaluation report",
         "",
         f"Split: {split}, days: {days}. Costs in $ per day as the environment computes "
-        "them (sum over microgrids of `agent.cost`); negative = net revenue.",
+        "them (sum over microgrids of `agent.cost`); negative = net revenue. Score: 0 = "
+        "`zero`, 100 = oracle. Definitions: `powergrid.metrics`.",
         "",
         "## Summary",
         "",
         _md_table(summary.reset_index(), floatfmt={
-            "mean_cost_per_day": "{:.2f}", "total_cost": "{:.2f}",
+            "mean_cost_per_day": "{:.2f}", "std_cost_per_day": "{:.2f}", "total_cost": "{:.2f}",
             "optimality_gap_pct": "{:.2f}", "voltage_violation_rate": "{:.3f}",
-            "line_violation_rate": "{:.3f}", "convergence_rate": "{:.3f}"}),
+            "line_violation_rate": "{:.3f}", "violation_rate": "{:.3f}",
+            "convergence_rate": "{:.3f}", "score": "{:.1f}"}),
         "",
         "## Cost per day",
         "",
@@ -281,51 +302,53 @@ def _md_table(df: pd.DataFrame, floatfmt: str | dict[str, str] = "{:.3f}") -> st
 
 
 # ---------------------------------------------------------------------------- plots
-def _plots(df: pd.DataFrame, records: dict[str, EpisodeRecord], out: Path, day: int) -> None:
-    from powergrid.plotting import plot_costs
-
-    costs = {p: g.sort_values("day").total_cost.tolist() for p, g in df.groupby("policy",
-                                                                                sort=False)}
-    plot_costs(costs, out / "costs_per_day.png")
-    if records:
-        plot_day_comparison(records, out / f"day_{day}.png", title=f"day {day}")
-
-
-def plot_day_comparison(records: dict[str, EpisodeRecord], path: str | Path,
-                        title: str = "") -> Path:
-    """One row per policy: voltage envelope, dispatch, SOC (as plotting.plot_episode)."""
+def plot_summary(df: pd.DataFrame, path: str | Path, title: str = "") -> Path:
+    """Cost per day per policy, and each policy's violation and convergence rates."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     path = Path(path)
+    summary = summarize(df)
+    labels = list(summary.index)
+    fig, (ax_c, ax_r) = plt.subplots(1, 2, figsize=(12, 4), gridspec_kw={"width_ratios": [2, 1]})
+    for name, g in df.groupby("policy", sort=False):
+        g = g.sort_values("day")
+        ax_c.plot(g.day, g.total_cost, marker="o", ms=3, label=name)
+    ax_c.set(xlabel="test day", ylabel="cost ($/day, lower is better)", title="Cost per day")
+    ax_c.legend(fontsize=8)
+    x = np.arange(len(labels))
+    ax_r.bar(x - 0.2, summary.violation_rate.fillna(0.0), 0.4, label="violation")
+    ax_r.bar(x + 0.2, summary.convergence_rate.fillna(0.0), 0.4, label="converged")
+    ax_r.set_xticks(x, labels, rotation=30, ha="right", fontsize=8)
+    ax_r.set(ylim=(0, 1.05), title="rates")
+    ax_r.legend(fontsize=8)
+    for ax in (ax_c, ax_r):
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_day_comparison(records: dict[str, EpisodeRecord], path: str | Path,
+                        title: str = "") -> Path:
+    """One row per policy: voltage envelope, dispatch, SOC (``plotting.draw_episode``)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from powergrid.plotting import draw_episode
+
+    path = Path(path)
     n = len(records)
     fig, axes = plt.subplots(n, 3, figsize=(15, 3.2 * n), squeeze=False)
     for i, (name, rec) in enumerate(records.items()):
-        ax_v, ax_p, ax_s = axes[i]
-        for a in sorted({r["agent"] for r in rec.rows}):
-            rows = [r for r in rec.rows if r["agent"] == a]
-            steps = [r["step"] for r in rows]
-            ax_v.fill_between(steps, [r["v_min"] for r in rows], [r["v_max"] for r in rows],
-                              alpha=0.3, label=a)
-            for key in rows[0]:
-                if key.endswith(".p_MW"):
-                    ax_p.step(steps, [r[key] for r in rows], where="post",
-                              label=f"{a}/{key[:-5]}")
-                if key.endswith(".soc"):
-                    ax_s.plot(steps, [r[key] for r in rows], marker=".", label=f"{a}/{key[:-4]}")
-            ax_p.step(steps, [r["grid_import_MW"] for r in rows], where="post", linestyle=":",
-                      label=f"{a}/import")
-        for y in (0.95, 1.05):
-            ax_v.axhline(y, color="red", linewidth=0.8, linestyle="--")
-        ax_v.set(title=f"{name}: bus voltage envelope", xlabel="hour", ylabel="|V| (pu)")
-        ax_p.set(title=f"{name}: dispatch (+ = into grid)", xlabel="hour", ylabel="MW")
-        ax_s.set(title=f"{name}: state of charge", xlabel="hour", ylabel="SOC", ylim=(0, 1))
-        for ax in (ax_v, ax_p, ax_s):
-            if ax.get_legend_handles_labels()[0]:
-                ax.legend(fontsize=6)
-            ax.grid(alpha=0.3)
+        draw_episode(rec, axes[i], prefix=f"{name}: ", legend_size=6)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -15,22 +15,28 @@ import numpy as np
 
 @dataclass
 class EpisodeRecord:
+    """The rows of one episode, how long it took, and each agent's voltage band.
+
+    ``summary()`` scores it with :mod:`powergrid.metrics` (the one definition of
+    every metric), so a single episode and a whole evaluation agree.
+    """
+
     rows: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+    v_limits: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def total(self, key: str) -> float:
         return float(sum(r[key] for r in self.rows))
 
     def summary(self) -> dict[str, float]:
-        n = max(len(self.rows), 1)
+        from powergrid.metrics import episode_metrics
+
+        m = episode_metrics(self.rows, self.v_limits)
+        n = max(m["steps"], 1)
         return {
-            "steps": len(self.rows),
-            "total_cost": self.total("cost"),
-            "total_reward": self.total("reward"),
-            "violation_rate": float(np.mean([r["safety"] > 1e-9 for r in self.rows])) if self.rows else 0.0,
-            "convergence_rate": float(np.mean([r["converged"] for r in self.rows])) if self.rows else 1.0,
-            "steps_per_s": len(self.rows) / self.seconds if self.seconds > 0 else float("nan"),
-            "mean_cost_per_step": self.total("cost") / n,
+            **m,
+            "steps_per_s": m["steps"] / self.seconds if self.seconds > 0 else float("nan"),
+            "mean_cost_per_step": (m["total_cost"] / n) if self.rows else float("nan"),
         }
 
 
@@ -40,7 +46,8 @@ def run_episode(env: Any, policies: dict[str, Any], seed: int | None = None,
     obs, _ = env.reset(seed=seed, options=options)
     for p in policies.values():
         p.reset(seed)
-    rec = EpisodeRecord()
+    rec = EpisodeRecord(v_limits={a: tuple(env.agent_dict[a].v_limits)
+                                  for a in env.possible_agents})
     t0 = time.perf_counter()
     step = 0
     while env.agents:

@@ -1,0 +1,156 @@
+"""The one definition of every evaluation metric.
+
+Every number a report, the CLI, the demo, a bench or an example prints about a
+policy comes from here, so that "violation rate" means the same thing everywhere.
+The inputs are the per-(step, agent) rows of :func:`powergrid.rollout.run_episode`
+(keys ``step``, ``agent``, ``cost``, ``reward``, ``converged``, ``v_min``, ``v_max``,
+``max_line_loading``) and each agent's voltage band.
+
+Definitions:
+
+* **cost per day**: the sum over microgrids and hours of the environment's own
+  ``agent.cost`` ($; negative = net revenue from selling to the DSO);
+* **gap to the oracle**: ``100 (cost - oracle) / |oracle|`` % for the same day;
+* **voltage violation rate**: the share of *converged* agent-steps with a bus outside
+  the agent's ``v_limits`` (by more than :data:`V_TOL`, power-flow rounding);
+* **line violation rate**: the share of converged agent-steps with a line above
+  :data:`LINE_LIMIT_PCT` % loading;
+* **violation rate**: the share of converged agent-steps with either;
+* **convergence rate**: the share of steps whose power flow converged (for every agent);
+* **normalised score**: ``100 (zero - cost) / (zero - oracle)`` on the mean cost per day:
+  0 is the ``zero`` policy (every action 0), 100 the oracle, the way offline-RL
+  benchmarks normalise returns.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+#: tolerance on voltage limits when counting violations (pu): power-flow rounding
+V_TOL = 1e-4
+#: a line above this loading (%) is overloaded
+LINE_LIMIT_PCT = 100.0
+#: reference policies of the normalised score
+SCORE_ZERO, SCORE_FULL = "zero", "oracle"
+
+Rows = Sequence[Mapping[str, Any]]
+VLimits = Mapping[str, tuple[float, float]]
+
+
+def day_cost(rows: Rows) -> float:
+    """Cost of an episode: the sum of every agent's ``cost`` over every step ($)."""
+    return float(sum(float(r["cost"]) for r in rows))
+
+
+def _voltage_bad(row: Mapping[str, Any], v_limits: VLimits) -> bool:
+    lo, hi = v_limits[row["agent"]]
+    return bool(row["v_min"] < lo - V_TOL or row["v_max"] > hi + V_TOL)
+
+
+def _line_bad(row: Mapping[str, Any]) -> bool:
+    return bool(row["max_line_loading"] > LINE_LIMIT_PCT)
+
+
+def _share(flags: list[bool]) -> float:
+    return float(np.mean(flags)) if flags else math.nan
+
+
+def voltage_violation_rate(rows: Rows, v_limits: VLimits) -> float:
+    """Share of converged agent-steps with a bus outside the agent's band (NaN: none)."""
+    return _share([_voltage_bad(r, v_limits) for r in rows if r["converged"]])
+
+
+def line_violation_rate(rows: Rows) -> float:
+    """Share of converged agent-steps with a line above its rating (NaN: none)."""
+    return _share([_line_bad(r) for r in rows if r["converged"]])
+
+
+def violation_rate(rows: Rows, v_limits: VLimits) -> float:
+    """Share of converged agent-steps with a voltage or a line violation (NaN: none)."""
+    return _share([_voltage_bad(r, v_limits) or _line_bad(r) for r in rows if r["converged"]])
+
+
+def convergence_rate(rows: Rows) -> float:
+    """Share of steps whose power flow converged for every agent (1.0 for no steps)."""
+    steps: dict[int, bool] = {}
+    for r in rows:
+        steps[r["step"]] = steps.get(r["step"], True) and bool(r["converged"])
+    return float(np.mean(list(steps.values()))) if steps else 1.0
+
+
+def gap_pct(cost: Any, oracle_cost: Any) -> Any:
+    """Gap to the oracle in % of ``|oracle|`` (scalars or aligned arrays/Series)."""
+    if isinstance(oracle_cost, pd.Series):
+        return 100.0 * (cost - oracle_cost) / oracle_cost.abs().clip(lower=1e-9)
+    return 100.0 * (cost - oracle_cost) / max(abs(float(oracle_cost)), 1e-9)
+
+
+def normalised_score(cost: float, zero_cost: float, oracle_cost: float) -> float:
+    """0 at the ``zero`` policy's cost, 100 at the oracle's (NaN when they coincide)."""
+    span = zero_cost - oracle_cost
+    if not np.isfinite(span) or abs(span) < 1e-9:
+        return math.nan
+    return float(100.0 * (zero_cost - cost) / span)
+
+
+def episode_metrics(rows: Rows, v_limits: VLimits) -> dict[str, float]:
+    """Every per-episode metric of one day's rows (see the module docstring)."""
+    if not rows:
+        return {"total_cost": math.nan, "total_reward": math.nan, "steps": 0,
+                "voltage_violation_rate": math.nan, "line_violation_rate": math.nan,
+                "violation_rate": math.nan, "convergence_rate": 0.0,
+                "total_safety": math.nan}
+    return {
+        "total_cost": day_cost(rows),
+        "total_reward": float(sum(float(r["reward"]) for r in rows)),
+        "steps": len({r["step"] for r in rows}),
+        "voltage_violation_rate": voltage_violation_rate(rows, v_limits),
+        "line_violation_rate": line_violation_rate(rows),
+        "violation_rate": violation_rate(rows, v_limits),
+        "convergence_rate": convergence_rate(rows),
+        "total_safety": float(sum(float(r.get("safety", 0.0)) for r in rows)),
+    }
+
+
+def add_gap(df: pd.DataFrame) -> pd.DataFrame:
+    """``optimality_gap_pct`` per (policy, day) against the oracle's row of the day."""
+    df = df.copy()
+    df["optimality_gap_pct"] = math.nan
+    if (df.policy == SCORE_FULL).any():
+        ref = df[df.policy == SCORE_FULL].set_index("day")["total_cost"]
+        df["optimality_gap_pct"] = gap_pct(df.total_cost, df.day.map(ref))
+    return df
+
+
+def summarize(df: pd.DataFrame) -> pd.DataFrame:
+    """Per policy: days, mean / std / total cost per day, gap, rates and the score.
+
+    ``df`` has one row per (policy, day) with :func:`episode_metrics`' columns (and
+    ``optimality_gap_pct`` from :func:`add_gap`). The score needs ``zero`` and
+    ``oracle`` rows for the same days; without them it is NaN.
+    """
+    if "optimality_gap_pct" not in df:
+        df = add_gap(df)
+    agg = df.groupby("policy", sort=False).agg(
+        days=("day", "count"),
+        mean_cost_per_day=("total_cost", "mean"),
+        std_cost_per_day=("total_cost", "std"),
+        total_cost=("total_cost", "sum"),
+        optimality_gap_pct=("optimality_gap_pct", "mean"),
+        voltage_violation_rate=("voltage_violation_rate", "mean"),
+        line_violation_rate=("line_violation_rate", "mean"),
+        violation_rate=("violation_rate", "mean"),
+        convergence_rate=("convergence_rate", "mean"),
+    )
+    agg["std_cost_per_day"] = agg["std_cost_per_day"].fillna(0.0)
+    costs = agg["mean_cost_per_day"]
+    if SCORE_ZERO in costs and SCORE_FULL in costs:
+        agg["score"] = [normalised_score(c, costs[SCORE_ZERO], costs[SCORE_FULL]) for c in costs]
+    else:
+        agg["score"] = math.nan
+    return agg
