@@ -149,10 +149,11 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _got(value: Any) -> str:
+def _got(value: Any, unquote: bool = False) -> str:
+    """``got ...``; with ``unquote``, the advice for a number or boolean written in quotes."""
     kind = type(value).__name__
     if isinstance(value, str):
-        return f"got the string {_shown(value)}; write it without quotes"
+        return f"got the string {_shown(value)}" + ("; write it without quotes" if unquote else "")
     if isinstance(value, (Mapping, list, tuple)):
         return f"got a {kind} {_shown(value)}"
     return f"got {_shown(value)}"
@@ -173,6 +174,8 @@ def describe_error(error: Mapping[str, Any], root: Any, prefix: str = "") -> str
     """One pydantic error as ``<key path> <problem>; <fix>``."""
     kind, loc = error["type"], tuple(error["loc"])
     value, ctx = error.get("input"), error.get("ctx") or {}
+    if len(loc) >= 2 and loc[-1] == "[key]":  # a mapping's key, not its value
+        return f"{key_path(prefix, loc[:-2])}: key {loc[-2]!r} must be a string"
     path = key_path(prefix, loc)
     if kind in ("extra_forbidden", "unexpected_keyword_argument"):
         known = sorted(_fields(_type_at(root, loc[:-1])) or ())
@@ -184,17 +187,19 @@ def describe_error(error: Mapping[str, Any], root: Any, prefix: str = "") -> str
             return f"{key_path(prefix, loc[:-1])} has too few items: item [{loc[-1]}] is missing"
         return f"{path} is required; add it"
     if kind == "bool_type":
-        return f"{path} must be true or false, {_got(value)}"
+        hint = "; write true or false, without quotes" if isinstance(value, str) else ""
+        return f"{path} must be true or false, {_got(value)}{hint}"
     if kind in ("int_type", "int_from_float"):
-        return f"{path} must be an integer, {_got(value)}"
+        return f"{path} must be an integer, {_got(value, unquote=True)}"
     if kind == "float_type":
-        return f"{path} must be a number, {_got(value)}"
+        return f"{path} must be a number, {_got(value, unquote=True)}"
     if kind == "finite_number":
         return f"{path} must be a finite number, got {_shown(value)}; .inf and .nan are not values"
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         return f"{path} must be {_bound(ctx)}, got {_shown(value)}"
     if kind == "string_type":
-        return f"{path} must be a string, got {_shown(value)}; quote it, e.g. \"Bus 633\""
+        quote = "; quote it, e.g. \"Bus 633\"" if isinstance(value, (int, float)) else ""
+        return f"{path} must be a string, {_got(value)}{quote}"
     if kind == "string_too_short":
         return f"{path} must not be empty"
     if kind in ("dict_type", "model_type", "model_attributes_type", "dataclass_type",

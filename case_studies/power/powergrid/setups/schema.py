@@ -142,7 +142,7 @@ class MicrogridConfig(_Schema):
     network: Name = "ieee13"
     connection_bus: Optional[Text] = None
     pcc_sn_mva: PositiveReal = 5.0
-    devices: Optional[list[DeviceEntry]] = None
+    devices: Optional[list[DeviceEntry]] = Field(default_factory=list)
     load_scale: NonNegativeReal = DEFAULT_MICROGRID_LOAD_SCALE
     load_profile: Optional[Text] = None
     solar_profile: Optional[Text] = None
@@ -176,9 +176,10 @@ class SetupConfig(_Schema):
     centralized: Flag = True
     message_broker: Annotated[Any, AfterValidator(_known_broker)] = "in_memory"
     redis_url: Text = "redis://127.0.0.1:6379/0"
-    power_flow: Optional[PowerFlowConfig] = None
+    power_flow: Optional[PowerFlowConfig] = Field(default_factory=PowerFlowConfig)
     regulator_control: Annotated[Optional[RegulatorControlConfig],
-                                 BeforeValidator(_regulator_flag)] = None
+                                 BeforeValidator(_regulator_flag)] = Field(
+        default_factory=RegulatorControlConfig)
     nonconvergence_penalty: NonNegativeReal = 100.0
     truncate_on_divergence: Flag = True
     dt: PositiveReal = 1.0
@@ -222,7 +223,7 @@ def _device_problems(dev: Mapping[str, Any], where: str) -> list[str]:
                 + f"known types: {sorted(DEVICE_REGISTRY)}. Register custom devices with "
                 "DEVICE_REGISTRY['MyType'] = MyDevice"]
     sc = dev.get("device_state_config") or {}
-    if not isinstance(sc, Mapping):
+    if not isinstance(sc, Mapping) or not all(isinstance(k, str) for k in sc):
         return []  # pass 1 reported it
     config_cls = device_config_class(cls)
     if config_cls is not None:
