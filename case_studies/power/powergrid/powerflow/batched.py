@@ -281,7 +281,7 @@ class BatchedPowerFlow:
         self._v = np.tile(self._v_init, (n, 1))
         # no-load profile of the taps each warm start was solved with (0: unknown)
         self._noload = np.zeros((n, self._n_pos), dtype=np.complex128)
-        self._ok = np.ones(n, dtype=bool)
+        self._ok = np.zeros(n, dtype=bool)  # not solved yet: results are NaN until solved
         self._it = np.zeros(n, dtype=np.int64)
         self._s_root = np.zeros(n, dtype=np.complex128)
 
@@ -395,7 +395,10 @@ class BatchedPowerFlow:
         return self.complete_result()
 
     def complete_result(self) -> BatchedPowerFlowResult:
-        """Full result (every copy) of the current solutions, without re-solving."""
+        """Full result (every copy) of the current solutions, without re-solving.
+
+        Copies not solved yet (or whose last solve failed) are NaN with ``converged=False``.
+        """
         ok = self._ok
         n, nbr = self.n_copies, self._nbr
         s_f = np.empty((n, nbr), dtype=np.complex128)

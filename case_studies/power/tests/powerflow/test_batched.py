@@ -154,6 +154,8 @@ def test_every_copy_matches_single_solver(solved: tuple[Any, dict, Any], variant
 def test_voltage_only_path_equals_full_result(solved: tuple[Any, dict, Any]) -> None:
     net, st, res = solved
     pf = BatchedPowerFlow(net, N)
+    before = pf.complete_result()  # nothing solved yet: no stale numbers
+    assert not before.converged.any() and np.isnan(before.vm_pu).all()
     _push(pf, st)
     ok, it, vm = pf.solve_voltages()
     assert ok.all() and (it > 0).all()
