@@ -4,6 +4,7 @@ The interface is deliberately the intersection of what an in-process queue and a
 real broker (Redis Streams with consumer groups) can both guarantee: named topics,
 FIFO order per topic, per-consumer delivery, explicit acknowledgement, and a
 sequence number per topic so receivers can drop duplicates after a redelivery.
+Authenticity (who sent a message) is a separate layer: :mod:`heron.messaging.auth`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,11 @@ class UnknownTopicError(BrokerError, KeyError):
 
 @dataclass
 class Message:
-    """One message. ``seq`` is assigned by the broker on publish (per topic, from 1)."""
+    """One message. ``seq`` is assigned by the broker on publish (per topic, from 1).
+
+    ``auth`` is the signature block :class:`~heron.messaging.auth.SignedBroker` adds
+    (``None`` on unsigned transports); brokers carry it as an opaque field.
+    """
 
     sender: str
     topic: str
@@ -36,6 +41,7 @@ class Message:
     recipient: str | None = None
     timestamp: float = field(default_factory=time.time)
     seq: int = 0
+    auth: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -47,6 +53,39 @@ class Message:
             raise ValueError(f"Malformed message: missing field(s) {sorted(missing)}.")
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
         return cls(**known)
+
+
+class SeenWindow:
+    """The sequence numbers a receiver already took, remembered exactly.
+
+    A high-water mark ("drop anything not above the highest seen") is the usual
+    duplicate filter, but one entry with a huge number (forged, or written by hand)
+    would then silence the sender for good. Remembering *which* numbers were taken
+    means one bad number can block at most that one number. Memory stays bounded:
+    numbers more than ``window`` below the highest seen count as taken (senders
+    number in order, so only a replay is ever that far behind), and so does anything
+    below the first number seen (what was published before the receiver joined).
+    """
+
+    def __init__(self, window: int = 4096) -> None:
+        if window < 1:
+            raise ValueError(f"window must be >= 1, got {window}.")
+        self.window = int(window)
+        self._floor: int | None = None  # every number <= floor counts as taken
+        self._taken: set[int] = set()
+
+    def seen(self, n: int) -> bool:
+        return self._floor is not None and (n <= self._floor or n in self._taken)
+
+    def add(self, n: int) -> None:
+        if self._floor is None:
+            self._floor = n - 1
+        if n <= self._floor:
+            return
+        self._taken.add(n)
+        if len(self._taken) > 2 * self.window:
+            self._floor = max(self._floor, max(self._taken) - self.window)
+            self._taken = {s for s in self._taken if s > self._floor}
 
 
 class MessageBroker(ABC):

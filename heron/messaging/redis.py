@@ -27,8 +27,13 @@ in-process behaves the same over the wire:
   ``on_data_loss="raise"`` raises a :class:`BrokerError` saying so instead.
 * **Ordering**: ``publish`` runs one Lua script that checks the topic, ``INCR``-s the
   sequence number and ``XADD``-s the entry atomically, so stream order equals ``seq``
-  order even with many concurrent publishers. That is what makes "drop anything whose
-  seq is not above the highest seen" a correct duplicate filter.
+  order even with many concurrent publishers.
+* **Duplicate filter**: each consumer remembers exactly which seqs it took (a
+  :class:`~heron.messaging.base.SeenWindow`), so a re-appended copy is dropped. A seq is
+  trusted only if the topic's counter has reached it: the script ``INCR``-s before it
+  ``XADD``-s, so a genuine entry never carries a seq above the counter. An entry that
+  does (written with a raw ``XADD``, e.g. ``seq=10**12``) is dropped and logged, never
+  adopted, so no single entry can make the filter drop later messages.
 * **At-least-once**: consumed entries stay in the group's pending list until ``ack``;
   ``pending``/``redeliver_pending`` read them back with ``XREADGROUP ... 0`` (also from a
   fresh process using the same consumer name).
@@ -40,9 +45,11 @@ in-process behaves the same over the wire:
   says the URL needs the server's password.
 * **Secrets**: the URL may carry a password (``redis://:PASSWORD@host:port/db``); it is
   masked (``***``) in every log line, error message and ``repr``.
-* **Hostile input**: entries that are not valid JSON messages, or bigger than
-  ``max_message_bytes``, are logged (``logging.warning``), acknowledged so they are not
-  redelivered forever, and skipped; consuming never crashes on them.
+* **Hostile input**: entries that are not valid JSON messages, bigger than
+  ``max_message_bytes`` or with an impossible seq are logged (``logging.warning``),
+  counted in :attr:`RedisBroker.dropped_entries`, acknowledged so they are not
+  redelivered forever, and skipped; consuming never crashes on them. The broker does
+  not check who sent a message: wrap it in :class:`~heron.messaging.auth.SignedBroker`.
 """
 
 from __future__ import annotations
@@ -69,7 +76,13 @@ except ImportError as exc:  # pragma: no cover - depends on the optional install
         "Install it with: pip install -e '.[distributed]'"
     ) from exc
 
-from heron.messaging.base import BrokerError, Message, MessageBroker, UnknownTopicError
+from heron.messaging.base import (
+    BrokerError,
+    Message,
+    MessageBroker,
+    SeenWindow,
+    UnknownTopicError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +198,8 @@ class RedisBroker(MessageBroker):
         self.on_data_loss = on_data_loss
         #: how many times this broker found that the server had lost its data (both modes)
         self.data_losses = 0
+        #: stream entries dropped as unusable (malformed, oversized, impossible seq)
+        self.dropped_entries = 0
         self._closed = False
         # what this broker declared / subscribed: after a data loss it re-creates these
         self._declared: set[str] = set()
@@ -205,10 +220,12 @@ class RedisBroker(MessageBroker):
                 "Expected redis://host:port/db (default redis://127.0.0.1:6379/0)."
             ) from exc
         self._publish_script = self._client.register_script(_PUBLISH_LUA)
-        # per (topic, consumer): highest seq handed to the application (duplicate filter),
+        # per (topic, consumer): the seqs handed to the application (duplicate filter),
         # seq -> stream id of delivered-but-unacked entries (XACK needs the id), the id of
         # the last entry handed out, and whether a read for new entries failed mid-flight
-        self._last_seq: dict[tuple[str, str], int] = {}
+        self._seen: dict[tuple[str, str], SeenWindow] = {}
+        # per topic: the last value read of its seq counter (no genuine seq is above it)
+        self._counter: dict[str, int] = {}
         self._ids: dict[tuple[str, str], dict[int, bytes]] = {}
         self._last_id: dict[tuple[str, str], bytes] = {}
         self._inflight_lost: set[tuple[str, str]] = set()
@@ -333,7 +350,7 @@ class RedisBroker(MessageBroker):
 
     def _forget_positions(self) -> None:
         """Every stream is new: old seqs and ids mean nothing to the duplicate filter."""
-        for state in (self._last_seq, self._ids, self._last_id):
+        for state in (self._seen, self._ids, self._last_id, self._counter):
             state.clear()
         self._inflight_lost.clear()
 
@@ -419,6 +436,7 @@ class RedisBroker(MessageBroker):
         return msg
 
     def _reject(self, topic: str, consumer: str, entry_id: bytes, reason: str) -> None:
+        self.dropped_entries += 1
         log.warning("RedisBroker: dropped message %s on topic %r for consumer %r: %s",
                     entry_id.decode(errors="replace"), topic, consumer, reason)
 
@@ -468,7 +486,7 @@ class RedisBroker(MessageBroker):
             # A brand-new group (first subscribe, or the server lost its data and seq
             # restarted at 1): duplicate-filter state from an older group would wrongly
             # drop the new, low-numbered messages.
-            for state in (self._last_seq, self._ids, self._last_id):
+            for state in (self._seen, self._ids, self._last_id):
                 state.pop(pair, None)
             self._inflight_lost.discard(pair)
         self._subscribed.add(pair)
@@ -480,6 +498,8 @@ class RedisBroker(MessageBroker):
             raise TypeError(f"publish expects a Message, got {type(message).__name__}.")
         body = message.to_dict()
         body.pop("seq", None)  # the broker assigns it; the stream field is authoritative
+        if body.get("auth") is None:
+            body.pop("auth", None)  # unsigned: keep the wire format as it was
         try:
             data = json.dumps(body, default=_json_default, separators=(",", ":"))
         except (TypeError, ValueError) as exc:
@@ -536,25 +556,52 @@ class RedisBroker(MessageBroker):
             self._inflight_lost.add(pair)
             raise
 
-    def _accept(self, topic: str, consumer: str,
-                entries: list[tuple[bytes, dict[bytes, bytes] | None]],
-                out: list[Message], to_ack: list[bytes]) -> None:
-        pair = (topic, consumer)
-        ids = self._ids.setdefault(pair, {})
+    def _decode_all(self, topic: str, consumer: str,
+                    entries: list[tuple[bytes, dict[bytes, bytes] | None]],
+                    to_ack: list[bytes]) -> list[tuple[bytes, Message]]:
+        """Decoded entries with a possible seq; the rest are logged and marked for ack."""
+        decoded: list[tuple[bytes, Message]] = []
         for entry_id, fields in entries:
             msg = self._decode(topic, consumer, entry_id, fields)
             if isinstance(msg, str):
                 self._reject(topic, consumer, entry_id, msg)
                 to_ack.append(entry_id)
-                continue
-            self._last_id[pair] = entry_id
-            if msg.seq <= self._last_seq.get(pair, 0):
+            else:
+                decoded.append((entry_id, msg))
+        if decoded and max(m.seq for _, m in decoded) > self._counter.get(topic, 0):
+            raw = self._call("read a seq counter",
+                             lambda: self._client.get(self._seq_key(topic)))
+            self._counter[topic] = int(raw or 0)  # one read per batch, only when needed
+        ceiling = self._counter.get(topic, 0)
+        plausible: list[tuple[bytes, Message]] = []
+        for entry_id, msg in decoded:
+            if msg.seq > ceiling:
+                self._reject(topic, consumer, entry_id,
+                             f"seq {msg.seq} is above the topic's counter {ceiling}: not "
+                             "published through a broker (forged or written by hand); "
+                             "ignored so it cannot make the duplicate filter drop later "
+                             "messages")
+                to_ack.append(entry_id)
+            else:
+                plausible.append((entry_id, msg))
+        return plausible
+
+    def _accept(self, topic: str, consumer: str,
+                entries: list[tuple[bytes, dict[bytes, bytes] | None]],
+                out: list[Message], to_ack: list[bytes]) -> None:
+        pair = (topic, consumer)
+        ids = self._ids.setdefault(pair, {})
+        seen = self._seen.setdefault(pair, SeenWindow())
+        if entries:
+            self._last_id[pair] = entries[-1][0]
+        for entry_id, msg in self._decode_all(topic, consumer, entries, to_ack):
+            if seen.seen(msg.seq):
                 # already handed out once (a re-sent copy): drop it, don't let it loop
                 log.debug("RedisBroker: dropped duplicate seq %d on %r for %r",
                           msg.seq, topic, consumer)
                 to_ack.append(entry_id)
                 continue
-            self._last_seq[pair] = msg.seq
+            seen.add(msg.seq)
             ids[msg.seq] = entry_id
             out.append(msg)
 
@@ -609,17 +656,12 @@ class RedisBroker(MessageBroker):
         entries = self._call("read pending messages",
                              lambda: self._read_group(topic, consumer, "0"))
         ids = self._ids.setdefault(pair, {})
+        seen = self._seen.setdefault(pair, SeenWindow())
         out: list[Message] = []
         to_ack: list[bytes] = []
-        for entry_id, fields in entries:
-            msg = self._decode(topic, consumer, entry_id, fields)
-            if isinstance(msg, str):
-                self._reject(topic, consumer, entry_id, msg)
-                to_ack.append(entry_id)
-                continue
+        for entry_id, msg in self._decode_all(topic, consumer, entries, to_ack):
             ids[msg.seq] = entry_id
-            # anything newer that arrives via '>' has a higher seq, so this stays correct
-            self._last_seq[pair] = max(self._last_seq.get(pair, 0), msg.seq)
+            seen.add(msg.seq)  # redelivered here: a copy arriving later is a duplicate
             out.append(msg)
         self._xack(topic, consumer, to_ack)
         return out

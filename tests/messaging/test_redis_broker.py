@@ -491,3 +491,126 @@ def test_server_requires_the_password(redis_server, namespace):
         assert redis_server.password not in repr(b)
     finally:
         b.close()
+
+
+def test_poisoned_seq_is_dropped_not_adopted(make, raw, namespace, caplog):
+    """Regression: one raw entry with seq=10**12 made the duplicate filter drop every
+    later message on the topic for that consumer, for good."""
+    b = make()
+    b.subscribe("t", "c")
+    b.publish(msg("t", 0))
+    assert payloads(b.consume("t", "c")) == [0]
+    body = json.dumps({"sender": "s", "topic": "t", "type": "x", "payload": {"i": -1}})
+    raw.xadd(f"{namespace}:t", {"seq": str(10**12), "data": body})
+    with caplog.at_level(logging.WARNING, logger="heron.messaging.redis"):
+        for i in range(1, 4):
+            b.publish(msg("t", i))
+        assert payloads(b.consume("t", "c")) == [1, 2, 3]
+    assert "seq 1000000000000 is above the topic's counter 4" in caplog.text
+    assert b.dropped_entries == 1
+    assert raw.xpending(f"{namespace}:t", "c")["pending"] == 4  # the forged entry was acked
+    # a forged seq the counter has reached can block at most that one seq, never later ones
+    raw.xadd(f"{namespace}:t", {"seq": "5", "data": body})
+    b.publish(msg("t", 5))  # seq 5, after the forgery in the stream
+    b.publish(msg("t", 6))
+    assert payloads(b.consume("t", "c")) == [-1, 6]
+    # pending() applies the same check to what an earlier run left unacked
+    raw.xadd(f"{namespace}:t", {"seq": str(10**12), "data": body})
+    raw.xreadgroup("c", "c", {f"{namespace}:t": ">"})  # delivered, reply lost
+    assert [m.seq for m in b.pending("t", "c")] == [1, 2, 3, 4, 5, 6]
+    assert b.dropped_entries == 2
+
+
+def test_seen_window_is_exact_and_bounded():
+    from heron.messaging.base import SeenWindow
+
+    w = SeenWindow(window=4)
+    assert not w.seen(10)
+    w.add(10)
+    assert w.seen(10) and w.seen(9)  # below the first number seen: before we joined
+    w.add(1000)  # a jump blocks that number only
+    assert not w.seen(11) and w.seen(1000)
+    for n in range(11, 30):
+        w.add(n)
+    assert len(w._taken) <= 8  # pruned: far below the highest counts as taken
+    assert w.seen(20) and not w.seen(1001)
+
+
+# --- authenticity (heron.messaging.auth) ---------------------------------------------
+SECRET = "s" * 32
+
+
+def test_signed_round_trip_over_redis_and_every_forgery_dropped(make, raw, namespace, caplog):
+    from heron.messaging.auth import SignedBroker
+
+    alice, bob = SignedBroker(make(), SECRET), SignedBroker(make(), SECRET)
+    outsider, wrong = make(), SignedBroker(make(), "w" * 32)
+    bob.subscribe("t", "bob")
+    bob.subscribe("u", "bob")
+    alice.publish(Message(sender="alice", topic="t", type="x", payload={"v": [0.1, 2]},
+                          recipient="bob"))
+    got = bob.consume("t", "bob")
+    assert [m.payload for m in got] == [{"v": [0.1, 2]}] and got[0].auth["sig"]
+    genuine = got[0].to_dict()
+    bob.ack("t", "bob", [got[0].seq])
+
+    def forged(**changes) -> Message:
+        return Message.from_dict({**genuine, **changes})
+
+    with caplog.at_level(logging.WARNING, logger="heron.messaging.auth"):
+        outsider.publish(msg("t", 1, sender="alice"))                        # unsigned
+        wrong.publish(msg("t", 2, sender="alice"))                           # other key
+        outsider.publish(forged(payload={"v": [9.9, 2]}))                    # tampered
+        outsider.publish(forged(type="y"))
+        outsider.publish(forged(sender="mallory"))
+        outsider.publish(forged(topic="u"))                                  # redirected
+        outsider.publish(forged())                                           # replayed
+        outsider.publish(forged(auth={"v": 1, "id": "x", "n": "1", "sig": "0"}))
+        outsider.publish(forged(auth=[1, 2]))
+        alice.publish(msg("t", 3, sender="alice"))                           # genuine
+        assert payloads(bob.consume("t", "bob", timeout_s=1.0)) == [3]
+        assert bob.consume("u", "bob") == []
+    reasons = [r.reason.split(" (")[0] for r in bob.rejected]
+    assert reasons == ["unsigned message", "bad signature", "bad signature", "bad signature",
+                       "bad signature", "replayed message", "malformed auth block",
+                       "malformed auth block", "bad signature"]
+    assert [r.topic for r in bob.rejected][-1] == "u"
+    assert "claiming to be from 'mallory': bad signature" in caplog.text
+    assert SECRET not in caplog.text
+    assert raw.xpending(f"{namespace}:t", "bob")["pending"] == 1  # forgeries acked
+    # redelivery of a genuine pending message is not a replay
+    assert [m.payload["i"] for m in bob.redeliver_pending("t", "bob")] == [3]
+    assert bob.data_losses == 0  # the inner broker's attributes read through
+
+
+def test_signed_broker_in_memory_and_its_limits():
+    import numpy as np
+
+    from heron.messaging import InMemoryBroker
+    from heron.messaging.auth import (
+        RUN_SECRET_ENV,
+        SignedBroker,
+        new_run_secret,
+        secret_from_env,
+    )
+
+    secret = new_run_secret()
+    assert len(secret) == 64 and secret != new_run_secret()
+    assert secret_from_env({RUN_SECRET_ENV: f" {secret}\n"}) == secret
+    assert secret_from_env({}) is None
+    inner = InMemoryBroker()
+    a = SignedBroker(inner, secret)
+    a.subscribe("t", "c")
+    a.publish(Message(sender="s", topic="t", type="x",
+                      payload={"v": np.arange(3, dtype=np.float32), "nan": float("nan")}))
+    got = a.consume("t", "c")
+    assert len(got) == 1 and a.rejected == []  # numpy and NaN payloads verify
+    inner.publish(msg("t", 1))
+    assert a.consume("t", "c") == [] and a.rejected[0].reason.startswith("unsigned")
+    assert inner.pending("t", "c") == got  # the forgery was acked, the genuine one not
+    with pytest.raises(ValueError, match="at least 16"):
+        SignedBroker(inner, "short")
+    with pytest.raises(TypeError, match="already signed"):
+        SignedBroker(a, secret)
+    with pytest.raises(ValueError, match="Cannot sign"):
+        a.publish(Message(sender="s", topic="t", type="x", payload={1: "a", "b": 2}))

@@ -27,9 +27,17 @@ proxy -> agent            payload
 ========================  ==========================================================
 
 A tick is self-contained (owners and action bounds included) so an agent process that
-restarts mid-episode can rejoin at the next tick. The host accepts exactly one action
+restarts mid-episode can rejoin at the next tick. The host accepts exactly one answer
 per agent per ``(episode, step)``: late, early and duplicate actions are dropped by their
-tag, which is what makes at-least-once delivery and re-sent ticks safe.
+tag, which is what makes at-least-once delivery and re-sent ticks safe. An answer that
+cannot be applied (NaN, null, Infinity, wrong length, not numbers) counts as no answer
+for that step (the host's ``on_missing`` policy decides what happens).
+
+Every message is signed (:class:`heron.messaging.auth.SignedBroker`, HMAC-SHA256 keyed
+by a per-run secret). The host makes the secret; processes it launches get it, and the
+Redis URL with its password, in the environment (:data:`RUN_SECRET_ENV`,
+:data:`REDIS_URL_ENV`), never on their command line. Unsigned, wrongly signed and
+replayed messages are dropped, logged and counted on both sides.
 
 This module stays import-light on purpose: agent processes import it first.
 """
@@ -37,6 +45,8 @@ This module stays import-light on purpose: agent processes import it first.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+
+from heron.messaging.auth import RUN_SECRET_ENV  # stdlib-only: keeps this module light
 
 HELLO = "hello"
 WELCOME = "welcome"
@@ -46,13 +56,19 @@ ACTION = "action"
 STATE_REQUEST = "state_request"
 STATE_RESPONSE = "state_response"
 
+#: the environment variable that hands agent processes the Redis URL (with its password)
+REDIS_URL_ENV = "HERON_REDIS_URL"
+
 __all__ = [
     "ACTION",
     "AgentProcess",
     "AgentTimeoutError",
+    "BadActionError",
     "DistributedEnvHost",
     "EpisodeResult",
     "HELLO",
+    "REDIS_URL_ENV",
+    "RUN_SECRET_ENV",
     "SHUTDOWN",
     "STATE_REQUEST",
     "STATE_RESPONSE",
@@ -66,6 +82,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from powergrid.distributed.runner import (
         AgentProcess,
         AgentTimeoutError,
+        BadActionError,
         DistributedEnvHost,
         EpisodeResult,
         StepSyncProxy,
@@ -75,8 +92,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def __getattr__(name: str) -> Any:
     # the host side pulls in the power-flow stack; load it only when asked for
-    if name in {"AgentProcess", "AgentTimeoutError", "DistributedEnvHost", "EpisodeResult",
-                "StepSyncProxy", "launch_agents"}:
+    if name in {"AgentProcess", "AgentTimeoutError", "BadActionError", "DistributedEnvHost",
+                "EpisodeResult", "StepSyncProxy", "launch_agents"}:
         from powergrid.distributed import runner
 
         return getattr(runner, name)

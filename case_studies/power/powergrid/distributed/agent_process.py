@@ -1,9 +1,17 @@
 """One microgrid controller as its own OS process.
 
-Usage::
+Usage (the launcher, :func:`powergrid.distributed.runner.launch_agents`, does this)::
 
-    python -m powergrid.distributed.agent_process --agent MG1 \\
-        --redis-url redis://127.0.0.1:6379/0 --policy random:0 [--log MG1.jsonl]
+    HERON_REDIS_URL=redis://:PASSWORD@127.0.0.1:6379/0 HERON_RUN_SECRET=... \\
+        python -m powergrid.distributed.agent_process --agent MG1 --policy random:0
+
+The Redis URL (it carries the server's password) and the run secret (the key every
+message is signed with, :mod:`heron.messaging.auth`) come from the environment, which
+only this user can read. ``--redis-url`` still works for a manual start but puts the
+password on the command line, where ``ps`` shows it to every local user. Messages that
+fail the signature check (unsigned, signed with another key, altered, replayed) are
+dropped, logged on stderr, counted (:attr:`AgentLoop.forged`) and written to ``--log``
+as ``event: forged``; a forged ``tick`` or ``shutdown`` changes nothing.
 
 The process knows nothing about the network: each ``tick`` from the host says which
 owners it observes and what its action bounds are. Per tick it asks the proxy for
@@ -21,8 +29,8 @@ Policies (``--policy``):
 * ``replay:PATH``: actions from a JSON file, ``[[...], ...]`` per step or
   ``{"MG1": [[...], ...], ...}`` per agent; the last one is held past the end.
 
-Exit codes: 0 after ``shutdown``, 2 bad arguments, 3 no word from the host for
-``--idle-timeout-s``, 4 broker unreachable.
+Exit codes: 0 after ``shutdown``, 2 bad arguments (also: no run secret and no
+``--no-auth``), 3 no word from the host for ``--idle-timeout-s``, 4 broker unreachable.
 """
 
 from __future__ import annotations
@@ -46,10 +54,13 @@ from gymnasium import spaces
 from heron.agents.base import Agent, inbox_topic
 from heron.agents.proxy_agent import PROXY_ID
 from heron.core.policies import ConstantPolicy, Policy, RandomPolicy
+from heron.messaging.auth import Rejection, SignedBroker, secret_from_env
 from heron.messaging.base import BrokerError, Message, MessageBroker, UnknownTopicError
 from powergrid.distributed import (
     ACTION,
     HELLO,
+    REDIS_URL_ENV,
+    RUN_SECRET_ENV,
     SHUTDOWN,
     STATE_REQUEST,
     STATE_RESPONSE,
@@ -198,6 +209,21 @@ class AgentLoop:
         self._backlog: deque[Message] = deque()
         self._heard_proxy = False
         self._last_heard = time.monotonic()
+        self._forged_logged = 0
+
+    @property
+    def forged(self) -> list[Rejection]:
+        """Messages to this agent that failed the authenticity check (dropped)."""
+        return list(self.broker.rejected) if isinstance(self.broker, SignedBroker) else []
+
+    def _log_forged(self) -> None:
+        """Write each newly dropped forgery to the action log, so a test (or an operator)
+        reading the log sees it next to the actions."""
+        forged = self.forged
+        for r in forged[self._forged_logged:]:
+            self._write_log({"event": "forged", "type": r.type, "sender": r.sender,
+                             "seq": r.seq, "reason": r.reason})
+        self._forged_logged = len(forged)
 
     # -- plumbing ------------------------------------------------------------------
     def _fetch(self, timeout_s: float) -> list[Message]:
@@ -209,6 +235,7 @@ class AgentLoop:
             log.warning("%s: inbox group missing on the broker; subscribing again", self.agent_id)
             self.broker.subscribe(self.topic, self.agent_id)
             return []
+        self._log_forged()
         if msgs:
             self.broker.ack(self.topic, self.agent_id, [m.seq for m in msgs])
         for m in msgs:
@@ -354,7 +381,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m powergrid.distributed.agent_process",
         description="Run one microgrid controller against a DistributedEnvHost over Redis.")
     parser.add_argument("--agent", required=True, help="agent id, e.g. MG1")
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--redis-url", default=None,
+                        help=f"default: ${REDIS_URL_ENV}, else redis://127.0.0.1:6379/0. Less "
+                             "safe than the variable: a password here is visible in `ps`")
     parser.add_argument("--namespace", default="heron",
                         help="key prefix; must match the host's (default: heron)")
     parser.add_argument("--policy", default="zero",
@@ -365,6 +394,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--idle-timeout-s", type=float, default=None,
                         help="exit if the host is silent this long (default: wait forever)")
     parser.add_argument("--request-retry-s", type=float, default=2.0)
+    parser.add_argument("--no-auth", action="store_true",
+                        help=f"run without {RUN_SECRET_ENV}: send unsigned messages and accept "
+                             "unsigned ones (only against a host started with --no-auth)")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -379,14 +411,28 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--policy replay file not found: {path}")
     if args.idle_timeout_s is not None and not math.isfinite(args.idle_timeout_s):
         args.idle_timeout_s = None
+    secret = None if args.no_auth else secret_from_env()
+    if secret is None and not args.no_auth:
+        parser.error(f"{RUN_SECRET_ENV} is not set: the host signs every message with its run "
+                     "secret and drops unsigned ones. Start agents with host.launch_agents() "
+                     f"(or the runner), export the host's {RUN_SECRET_ENV}, or pass --no-auth "
+                     "for a host started with --no-auth.")
+    redis_url = args.redis_url or os.environ.get(REDIS_URL_ENV) or "redis://127.0.0.1:6379/0"
+    for name in (RUN_SECRET_ENV, REDIS_URL_ENV):
+        os.environ.pop(name, None)  # read once; whatever this process starts does not inherit
     try:
         from heron.messaging.base import make_broker
 
-        broker = make_broker("redis", redis_url=args.redis_url, namespace=args.namespace,
+        broker = make_broker("redis", redis_url=redis_url, namespace=args.namespace,
                              connect_timeout_s=args.connect_timeout_s)
+        if secret is not None:
+            broker = SignedBroker(broker, secret)
     except BrokerError as exc:
         print(f"agent_process {args.agent}: {exc}", file=sys.stderr)
         return EXIT_BROKER
+    except ValueError as exc:  # a secret too short to be one
+        print(f"agent_process {args.agent}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         loop = AgentLoop(args.agent, broker, policy=args.policy, log_path=args.log,
                          request_retry_s=args.request_retry_s,

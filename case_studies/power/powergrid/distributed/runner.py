@@ -14,6 +14,19 @@ is an :class:`AgentTimeoutError` that names it; ``on_missing="hold"`` instead ke
 its last applied action (the neutral action before its first one), like an actuator
 that keeps its setpoint, and flags ``infos[agent]["action_held"] = True``.
 
+An answer that cannot be applied (NaN, JSON ``null`` or ``Infinity``, the wrong number
+of values, entries that are not numbers) is that agent's answer for the step, and an
+unusable one: the proxy rejects and logs it (agent, step, what arrived, why), the host
+records it in ``bad_actions`` and treats the agent as silent for that step, at once
+(waiting would only bring the same answer again). With ``"raise"`` that is a
+:class:`BadActionError` (an :class:`AgentTimeoutError`) naming the agent, the step and
+the value; with ``"hold"`` the last applied action is kept and
+``infos[agent]["action_rejected"]`` says why. The env itself is never handed it.
+
+Every message is signed and checked (:class:`heron.messaging.auth.SignedBroker`) with a
+secret made per host (or taken from ``HERON_RUN_SECRET``); :meth:`DistributedEnvHost.launch_agents`
+hands it, and the Redis URL, to the agent processes in their environment.
+
 Run a whole deployment from the command line (host here, one process per agent)::
 
     python -m powergrid.distributed.runner --redis-url redis://127.0.0.1:6379/0 --steps 3
@@ -38,9 +51,24 @@ import numpy as np
 
 from heron.agents.base import Agent, inbox_topic
 from heron.agents.proxy_agent import PROXY_ID, ProxyAgent
+from heron.messaging.auth import (
+    RUN_SECRET_ENV,
+    Rejection,
+    SignedBroker,
+    new_run_secret,
+    secret_from_env,
+)
 from heron.messaging.base import Message, MessageBroker, make_broker
 from heron.scheduling.env import default_action_for
-from powergrid.distributed import ACTION, HELLO, SHUTDOWN, STATE_REQUEST, TICK, WELCOME
+from powergrid.distributed import (
+    ACTION,
+    HELLO,
+    REDIS_URL_ENV,
+    SHUTDOWN,
+    STATE_REQUEST,
+    TICK,
+    WELCOME,
+)
 from powergrid.envs.networked_grid_env import NetworkedGridEnv
 
 log = logging.getLogger(__name__)
@@ -62,6 +90,46 @@ class AgentTimeoutError(TimeoutError):
         self.received = received or {}
 
 
+class BadActionError(AgentTimeoutError):
+    """Agents whose answer for the step cannot be applied (NaN, null, wrong length...).
+
+    A subclass of :class:`AgentTimeoutError` because the remedy is the same (the agent
+    gave the host nothing usable for this step), so code that copes with a silent agent
+    copes with this one. ``bad`` maps each such agent to ``(what arrived, why)``;
+    ``missing`` lists every agent without a usable action, bad or silent.
+    """
+
+    def __init__(self, message: str, missing: list[str], bad: dict[str, tuple[Any, str]],
+                 received: dict[str, np.ndarray] | None = None) -> None:
+        super().__init__(message, missing, received)
+        self.bad = bad
+
+
+def _short(value: Any, limit: int = 160) -> str:
+    """``repr`` for a log line: what arrived, but never a megabyte of it."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
+
+
+def action_problem(action: Any, dim: int) -> str | None:
+    """Why ``action`` (as decoded from the wire) cannot be applied, or ``None``.
+
+    Checked here, before the env sees it, because the env's own check raises out of
+    ``env.step`` and would end the run for one agent's bad value.
+    """
+    if not isinstance(action, (list, tuple)):
+        return f"action must be a list of {dim} numbers, got {type(action).__name__}"
+    if len(action) != dim:
+        return f"action has {len(action)} values, expected {dim}"
+    if any(v is None for v in action):
+        return "action holds null (JSON null is not a number)"
+    if not all(type(v) in (int, float) for v in action):  # no bools, strings, lists
+        return "action holds entries that are not numbers"
+    if not np.isfinite(np.asarray(action, dtype=np.float64)).all():
+        return "action holds NaN or Infinity"
+    return None
+
+
 class StepSyncProxy(ProxyAgent):
     """A :class:`ProxyAgent` that accepts one action per agent per tagged step.
 
@@ -70,8 +138,11 @@ class StepSyncProxy(ProxyAgent):
     at ``t+1``, and a re-sent one would count twice. Here every action carries the
     ``(episode, step)`` of the tick it answers; only the first one for the current
     step is kept, the rest are dropped (logged, counted in ``dropped``). Hostile input
-    (unknown sender, wrong type, malformed or wrongly sized payload) is rejected as by
-    the base class: logged and recorded in ``rejected``; it never raises.
+    (unknown sender, wrong type, malformed payload) is rejected as by the base class:
+    logged and recorded in ``rejected``; it never raises. A correctly tagged answer
+    that cannot be applied (:func:`action_problem`) is rejected the same way *and*
+    recorded in ``invalid`` for the step: that agent has answered, unusably, and
+    :meth:`collect_actions` stops waiting for it.
 
     Args:
         broker: the shared broker.
@@ -86,18 +157,22 @@ class StepSyncProxy(ProxyAgent):
         self.step: int | None = None
         self.ready: set[str] = set()
         self.dropped: list[tuple[str, str]] = []  # (sender, reason): stale or duplicate
-        self._accepted: set[str] = set()  # senders whose action for this step got in
+        #: this step's unusable answers: {agent: (what arrived, why)}
+        self.invalid: dict[str, tuple[Any, str]] = {}
+        self._accepted: set[str] = set()  # senders whose answer for this step is in
         self._wait_s = 0.0
 
     def begin_step(self, episode: str, step: int) -> None:
         """From now on only actions tagged ``(episode, step)`` are accepted."""
         self.episode, self.step = episode, step
         self.received_actions.clear()
+        self.invalid.clear()
         self._accepted.clear()
 
     def reset(self, seed: int | None = None) -> None:
         super().reset(seed)
         self.dropped.clear()
+        self.invalid.clear()
         self._accepted.clear()
         self.episode = self.step = None
 
@@ -146,7 +221,7 @@ class StepSyncProxy(ProxyAgent):
             if not isinstance(owners, list) or not all(isinstance(o, str) for o in owners):
                 return self._reject(msg, "state_request owners must be a list of agent ids")
             return True
-        if msg.type != ACTION or self._check(msg) is not None:
+        if msg.type != ACTION or not isinstance(msg.payload, dict):
             return True  # base serve rejects with the precise reason
         if msg.sender not in self.action_dims:
             return self._reject(msg, "action from an agent that does not act")
@@ -158,11 +233,14 @@ class StepSyncProxy(ProxyAgent):
                                    f"(now episode {self.episode} step {self.step})")
         if msg.sender in self._accepted:  # not received_actions: it may be in this batch
             return self._drop(msg, f"duplicate action for step {step}")
-        n = len(msg.payload["action"])
-        if n != self.action_dims[msg.sender]:
-            return self._reject(msg, f"action has {n} values, expected "
-                                     f"{self.action_dims[msg.sender]}")
-        self._accepted.add(msg.sender)
+        self._accepted.add(msg.sender)  # its one answer for this step, usable or not
+        action = msg.payload.get("action")
+        problem = action_problem(action, self.action_dims[msg.sender])
+        if problem is not None:
+            self.invalid[msg.sender] = (action, problem)
+            return self._reject(msg, f"{problem} (episode {episode} step {step}, received "
+                                     f"{_short(action)}); {msg.sender} counts as silent "
+                                     "for this step")
         return True
 
     # -- collection ----------------------------------------------------------------
@@ -187,9 +265,11 @@ class StepSyncProxy(ProxyAgent):
                         idle_every_s: float = 1.0) -> dict[str, np.ndarray]:
         """This step's action from each of ``expected``; waits up to ``timeout_s``.
 
-        Raises :class:`AgentTimeoutError` naming the agents still missing.
+        Raises :class:`BadActionError` if any of them answered unusably, else
+        :class:`AgentTimeoutError` naming the agents still missing.
         """
-        self.wait_for(lambda: [a for a in expected if a not in self.received_actions],
+        self.wait_for(lambda: [a for a in expected
+                               if a not in self.received_actions and a not in self.invalid],
                       timeout_s, on_idle, idle_every_s)
         try:
             return super().collect_actions(expected)
@@ -197,10 +277,21 @@ class StepSyncProxy(ProxyAgent):
             missing = [a for a in expected if a not in self.received_actions]
             received = {a: self.received_actions.pop(a) for a in expected
                         if a in self.received_actions}
+            bad = {a: self.invalid[a] for a in missing if a in self.invalid}
+            silent = [a for a in missing if a not in bad]
+            where = f"episode {self.episode} step {self.step}"
+            if bad:
+                what = "; ".join(f"{a} sent {_short(v)}: {why}" for a, (v, why) in bad.items())
+                also = (f" No action at all from {silent} within {timeout_s:.1f}s."
+                        if silent else "")
+                raise BadActionError(
+                    f"Unusable action from agent(s) {list(bad)} for {where}: {what}.{also} "
+                    "Check those agents' policies (a diverged network produces NaN).",
+                    missing, bad, received) from exc
             raise AgentTimeoutError(
-                f"No action from agent(s) {missing} for episode {self.episode} step "
-                f"{self.step} within {timeout_s:.1f}s. Check that those agent processes "
-                "are alive and connected to the broker.", missing, received) from exc
+                f"No action from agent(s) {missing} for {where} within {timeout_s:.1f}s. "
+                "Check that those agent processes are alive and connected to the broker.",
+                missing, received) from exc
 
 
 @dataclass
@@ -238,6 +329,11 @@ class DistributedEnvHost:
         retick_s: re-send the tick to agents still silent after this long; cheap
             insurance against a lost message, harmless because actions are tagged.
         on_missing: ``"raise"`` (default) or ``"hold"``; see the module docstring.
+        run_secret: the key every message is signed with. Default: ``HERON_RUN_SECRET``
+            from the environment if set (agents launched elsewhere need the same
+            value), else a fresh one for this host.
+        authenticate: ``False`` turns signing off (the agents then need ``--no-auth``);
+            anyone with the broker password can then forge any message.
     """
 
     def __init__(self, env_config: Mapping[str, Any], *,
@@ -245,12 +341,27 @@ class DistributedEnvHost:
                  broker: MessageBroker | None = None, namespace: str = "heron",
                  connect_timeout_s: float = 5.0, max_message_bytes: int | None = None,
                  action_timeout_s: float = 10.0, retick_s: float = 1.0,
-                 on_missing: str = "raise") -> None:
+                 on_missing: str = "raise", run_secret: str | None = None,
+                 authenticate: bool = True) -> None:
         if on_missing not in ("raise", "hold"):
             raise ValueError(f"on_missing must be 'raise' or 'hold', got {on_missing!r}.")
         cfg = dict(env_config)
+        self.namespace = namespace
         if broker is None:
             broker = self._make_broker(cfg, namespace, connect_timeout_s, max_message_bytes)
+            self.redis_url: str | None = cfg.get("redis_url", DEFAULT_REDIS_URL)
+        else:
+            self.redis_url = getattr(broker, "redis_url", None)
+        #: the run's signing key (None when authenticate=False); hand it to agent
+        #: processes in their environment, never on a command line
+        self.run_secret: str | None = None
+        if authenticate:
+            self.run_secret = run_secret or secret_from_env() or new_run_secret()
+            try:
+                broker = SignedBroker(broker, self.run_secret)
+            except ValueError:
+                broker.close()
+                raise
         cfg.update(centralized=False, remote_agents=True, message_broker=broker)
         self.broker = broker
         self.action_timeout_s = float(action_timeout_s)
@@ -265,6 +376,8 @@ class DistributedEnvHost:
         self.proxy = self._adopt_proxy(self.env)
         self.applied_log: list[dict[str, Any]] = []
         self.held_log: list[tuple[str, int, str]] = []  # (episode, step, agent)
+        #: every unusable answer: {episode, step, agent, received, reason}
+        self.bad_actions: list[dict[str, Any]] = []
         self._last_applied: dict[str, np.ndarray] = {}
         self._host_id = uuid.uuid4().hex[:8]
         self._n_episodes = 0
@@ -308,6 +421,22 @@ class DistributedEnvHost:
                 f"{sorted(proxy.known_agents)} vs {sorted(env.proxy.known_agents)}.")
         env.proxy = proxy
         return proxy
+
+    @property
+    def forged(self) -> list[Rejection]:
+        """Messages to the host that failed the authenticity check (dropped)."""
+        return list(self.broker.rejected) if isinstance(self.broker, SignedBroker) else []
+
+    def launch_agents(self, agent_ids: Sequence[str] | None = None,
+                      **kwargs: Any) -> list[AgentProcess]:
+        """:func:`launch_agents` for this host: its Redis URL, namespace and secret."""
+        if self.redis_url is None:
+            raise ValueError("DistributedEnvHost.launch_agents: this host's broker has no "
+                             "redis_url; call launch_agents(ids, redis_url, ...) yourself.")
+        kwargs.setdefault("namespace", self.namespace)
+        return launch_agents(list(agent_ids or self.agent_ids), self.redis_url,
+                             run_secret=self.run_secret,
+                             authenticate=self.run_secret is not None, **kwargs)
 
     # -- lifecycle -----------------------------------------------------------------
     def wait_for_agents(self, timeout_s: float = 30.0,
@@ -355,17 +484,22 @@ class DistributedEnvHost:
         if on_tick is not None:
             on_tick(self._t)
         held: list[str] = []
+        bad: dict[str, tuple[Any, str]] = {}
         try:
             actions = self.proxy.collect_actions(
                 agents, self.action_timeout_s,
                 on_idle=lambda missing: self._send_ticks(missing, again=True),
                 idle_every_s=self.retick_s)
         except AgentTimeoutError as exc:
+            bad = getattr(exc, "bad", {})
+            for a, (value, why) in bad.items():
+                self.bad_actions.append({"episode": self.episode, "step": self._t,
+                                         "agent": a, "received": value, "reason": why})
             if self.on_missing == "raise":
                 raise
             actions, held = dict(exc.received), exc.missing
-            log.warning("DistributedEnvHost: holding the last action of %s at step %d",
-                        held, self._t)
+            log.warning("DistributedEnvHost: holding the last action of %s at step %d%s",
+                        held, self._t, f" (unusable answer from {list(bad)})" if bad else "")
             for a in held:
                 fallback = self._last_applied.get(a)
                 if fallback is None:
@@ -381,6 +515,8 @@ class DistributedEnvHost:
         obs, rewards, terms, truncs, infos = self.env.step(actions)
         for a in held:
             infos[a]["action_held"] = True
+        for a, (_, why) in bad.items():
+            infos[a]["action_rejected"] = why
         self._t += 1
         self._last_actions = actions
         return obs, rewards, terms, truncs, infos
@@ -453,17 +589,41 @@ class AgentProcess:
             return self.popen.wait()
 
 
+def _agent_env(redis_url: str, run_secret: str | None) -> dict[str, str]:
+    """The child's environment: the URL (with its password) and the secret go here, not
+    on the command line, which every local user can read with ``ps``."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", REDIS_URL_ENV: redis_url}
+    env.pop(RUN_SECRET_ENV, None)
+    if run_secret is not None:
+        env[RUN_SECRET_ENV] = run_secret
+    return env
+
+
 def launch_agents(agent_ids: Sequence[str], redis_url: str, *, namespace: str = "heron",
                   policy: str | Mapping[str, str] = "zero", log_dir: str | Path = ".",
                   connect_timeout_s: float = 10.0, idle_timeout_s: float | None = 120.0,
-                  extra_args: Sequence[str] = ()) -> list[AgentProcess]:
+                  extra_args: Sequence[str] = (), run_secret: str | None = None,
+                  authenticate: bool = True) -> list[AgentProcess]:
     """Start one ``python -m powergrid.distributed.agent_process`` per agent.
 
     ``policy`` is one spec for all or ``{agent: spec}``; ``idle_timeout_s`` makes an
-    orphaned process exit on its own if the host dies.
+    orphaned process exit on its own if the host dies. ``run_secret`` is the host's
+    (``host.run_secret``; default ``HERON_RUN_SECRET`` from this environment): the
+    agents sign with it and drop what is not signed with it. ``authenticate=False``
+    starts them with ``--no-auth``, for a host built with ``authenticate=False``.
     """
+    if authenticate:
+        run_secret = run_secret or secret_from_env()
+        if run_secret is None:
+            raise ValueError(
+                "launch_agents needs the host's run secret to start agents that can talk to "
+                "it: pass run_secret=host.run_secret (or use host.launch_agents(...)), or "
+                f"set {RUN_SECRET_ENV}.")
+    else:
+        run_secret, extra_args = None, ["--no-auth", *extra_args]
     log_dir = Path(log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
+    env = _agent_env(redis_url, run_secret)
     procs: list[AgentProcess] = []
     for agent_id in agent_ids:
         spec = policy[agent_id] if isinstance(policy, Mapping) else policy
@@ -471,14 +631,14 @@ def launch_agents(agent_ids: Sequence[str], redis_url: str, *, namespace: str = 
         log_path.unlink(missing_ok=True)
         stderr_path = log_dir / f"{agent_id}.stderr"
         cmd = [sys.executable, "-m", "powergrid.distributed.agent_process",
-               "--agent", agent_id, "--redis-url", redis_url, "--namespace", namespace,
+               "--agent", agent_id, "--namespace", namespace,
                "--policy", spec, "--log", str(log_path),
                "--connect-timeout-s", str(connect_timeout_s), *extra_args]
         if idle_timeout_s is not None:
             cmd += ["--idle-timeout-s", str(idle_timeout_s)]
         with stderr_path.open("w") as err:
             popen = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=err, stderr=err,
-                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                     env=env)
         procs.append(AgentProcess(agent_id, popen, log_path, stderr_path))
     return procs
 
@@ -489,7 +649,9 @@ def main(argv: list[str] | None = None) -> int:
         description="Run NetworkedGridEnv with each agent in its own process over Redis.")
     parser.add_argument("--setup", default="ieee34_ieee13", help="setup name or config.yml")
     parser.add_argument("--redis-url", default=None,
-                        help="overrides the config's redis_url (and selects message_broker: redis)")
+                        help="overrides the config's redis_url (and selects message_broker: "
+                             f"redis); default ${REDIS_URL_ENV} if set. The variable is safer: "
+                             "a password on the command line is visible in `ps`")
     parser.add_argument("--namespace", default="heron")
     parser.add_argument("--steps", type=int, default=None, help="max_episode_steps override")
     parser.add_argument("--episodes", type=int, default=1)
@@ -499,23 +661,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--action-timeout-s", type=float, default=10.0)
     parser.add_argument("--on-missing", choices=("raise", "hold"), default="raise")
     parser.add_argument("--no-spawn", action="store_true",
-                        help="do not start agent processes (they are launched elsewhere)")
+                        help="do not start agent processes (they are launched elsewhere; "
+                             f"then {RUN_SECRET_ENV} must be set, the same for all)")
+    parser.add_argument("--no-auth", action="store_true",
+                        help="do not sign or check messages (anyone with the Redis "
+                             "password can then forge them); agents need --no-auth too")
     parser.add_argument("--log-dir", default=None, help="agent logs (default: a temp dir)")
     args = parser.parse_args(argv)
+    if args.no_spawn and not args.no_auth and secret_from_env() is None:
+        parser.error(f"--no-spawn needs {RUN_SECRET_ENV} set (to the same value for the host "
+                     "and every agent process) so they can check each other's messages, e.g. "
+                     f"export {RUN_SECRET_ENV}=$(python -c 'import secrets; "
+                     "print(secrets.token_hex(32))')")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
     from powergrid.setups.loader import load_setup
 
     cfg = load_setup(args.setup)
+    args.redis_url = args.redis_url or os.environ.get(REDIS_URL_ENV)
     if args.redis_url:
         cfg.update(message_broker="redis", redis_url=args.redis_url)
     elif cfg.get("message_broker") != "redis":
         cfg["message_broker"] = "redis"  # separate processes need a real broker
     if args.steps is not None:
         cfg["max_episode_steps"] = args.steps
-    redis_url = cfg.get("redis_url", DEFAULT_REDIS_URL)
     host = DistributedEnvHost(cfg, namespace=args.namespace,
-                              action_timeout_s=args.action_timeout_s, on_missing=args.on_missing)
+                              action_timeout_s=args.action_timeout_s, on_missing=args.on_missing,
+                              authenticate=not args.no_auth)
     procs: list[AgentProcess] = []
     try:
         if not args.no_spawn:
@@ -524,8 +696,7 @@ def main(argv: list[str] | None = None) -> int:
             log_dir = Path(args.log_dir or tempfile.mkdtemp(prefix="heron-agents-"))
             policies = {a: (f"random:{args.seed + i}" if args.policy == "random" else args.policy)
                         for i, a in enumerate(host.agent_ids)}
-            procs = launch_agents(host.agent_ids, redis_url, namespace=args.namespace,
-                                  policy=policies, log_dir=log_dir)
+            procs = host.launch_agents(policy=policies, log_dir=log_dir)
             print(f"agents: {', '.join(host.agent_ids)} (logs in {log_dir})")
         host.wait_for_agents(timeout_s=60.0)
         for ep in range(args.episodes):
@@ -534,7 +705,9 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({"episode": ep, "steps": len(result.rewards),
                               "return": {a: round(v, 4) for a, v in total.items()},
                               "actions_dropped": len(host.proxy.dropped),
-                              "messages_rejected": len(host.proxy.rejected)}))
+                              "actions_unusable": len(host.bad_actions),
+                              "messages_rejected": len(host.proxy.rejected),
+                              "messages_forged": len(host.forged)}))
         return 0
     finally:
         host.shutdown_agents()

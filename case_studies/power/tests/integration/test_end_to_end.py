@@ -61,7 +61,7 @@ def test_a_test_day_over_redis_equals_the_centralized_run(redis_url, tmp_path):
     namespace = f"e2e-{uuid.uuid4().hex[:8]}"
     host = DistributedEnvHost(config, namespace=namespace)
     procs = launch_agents(host.agent_ids, redis_url, namespace=namespace, policy="random:5",
-                          log_dir=tmp_path, idle_timeout_s=60.0)
+                          log_dir=tmp_path, idle_timeout_s=60.0, run_secret=host.run_secret)
     try:
         host.wait_for_agents(timeout_s=60.0)
         distributed = host.run_episode(seed=2, options={"day": 3})
