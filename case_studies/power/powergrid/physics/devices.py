@@ -1,0 +1,120 @@
+"""Device maths as broadcasting functions (see the package docstring for why).
+
+Conventions: powers in MW / MVAr, generator convention (positive = into the grid),
+energies in MWh, ``dt`` in hours, normalised actions in [-1, 1]. Each function does
+exactly the floating-point operations the scalar device code does, in the same
+order, so a vectorized copy reproduces a single env to the last bit where the
+libraries allow.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+#: SOC overshoot below this counts as floating-point dust, not a violation.
+SOC_TOL = 1e-9
+
+ArrayLike = Any
+
+
+def denormalize(a: ArrayLike, low: ArrayLike, high: ArrayLike) -> ArrayLike:
+    """[-1, 1] -> [low, high], linearly (the action convention of every device)."""
+    return low + (a + 1.0) / 2.0 * (high - low)
+
+
+def generator_setpoint(a_p: ArrayLike, a_q: ArrayLike, p_min: ArrayLike, p_max: ArrayLike,
+                       q_min: ArrayLike, q_max: ArrayLike,
+                       s_rated: ArrayLike) -> tuple[ArrayLike, ArrayLike]:
+    """(P, Q) for a normalised (p, q) action within limits and the capability circle.
+
+    Reactive power gives way first when ``P^2 + Q^2`` exceeds ``s_rated^2``, as
+    generator controllers do (active power earns money).
+    """
+    p = np.minimum(np.maximum(denormalize(a_p, p_min, p_max), p_min), p_max)
+    q = np.minimum(np.maximum(denormalize(a_q, q_min, q_max), q_min), q_max)
+    q_cap = np.maximum(s_rated ** 2 - p * p, 0.0) ** 0.5
+    q = np.minimum(np.maximum(q, -q_cap), q_cap)
+    return p, q
+
+
+def generator_safety(p: ArrayLike, q: ArrayLike, p_min: ArrayLike, p_max: ArrayLike,
+                     s_rated: ArrayLike) -> ArrayLike:
+    """P outside its limits plus apparent power above the rating (MW / MVA)."""
+    return limit_violation(p, p_min, p_max) + np.maximum(0.0, np.hypot(p, q) - s_rated)
+
+
+def storage_feasible_range(soc: ArrayLike, soc_min: ArrayLike, soc_max: ArrayLike,
+                           e_capacity: ArrayLike, ch_eff: ArrayLike, dsc_eff: ArrayLike,
+                           p_min: ArrayLike, p_max: ArrayLike,
+                           dt: ArrayLike) -> tuple[ArrayLike, ArrayLike]:
+    """Grid-side (min, max) power this step, so the SOC cannot leave its band."""
+    max_dis = np.maximum(0.0, (soc - soc_min) * e_capacity * dsc_eff / dt)
+    max_ch = np.maximum(0.0, (soc_max - soc) * e_capacity / (ch_eff * dt))
+    return np.maximum(p_min, -max_ch), np.minimum(p_max, max_dis)
+
+
+def storage_setpoint(a_p: ArrayLike, p_min: ArrayLike, p_max: ArrayLike, lo: ArrayLike,
+                     hi: ArrayLike) -> ArrayLike:
+    """Battery P for a normalised action, limited to the feasible range [lo, hi]."""
+    return np.minimum(np.maximum(denormalize(a_p, p_min, p_max), lo), hi)
+
+
+def soc_after(soc: ArrayLike, p: ArrayLike, e_capacity: ArrayLike, ch_eff: ArrayLike,
+              dsc_eff: ArrayLike, soc_min: ArrayLike, soc_max: ArrayLike,
+              dt: ArrayLike) -> ArrayLike:
+    """State of charge after a step at grid-side power ``p`` (positive = discharge).
+
+    Discharging takes ``p dt / dsc_eff`` from the cells, charging adds
+    ``|p| dt ch_eff``. The clip only removes floating-point dust: the setpoint was
+    limited beforehand (:func:`storage_feasible_range`).
+    """
+    delta = np.where(p >= 0, -p * dt / dsc_eff, -p * dt * ch_eff)
+    soc_new = (soc * e_capacity + delta) / e_capacity
+    return np.minimum(np.maximum(soc_new, soc_min), soc_max)
+
+
+def soc_safety(soc: ArrayLike, soc_min: ArrayLike, soc_max: ArrayLike) -> ArrayLike:
+    return (np.maximum(0.0, soc_min - soc - SOC_TOL)
+            + np.maximum(0.0, soc - soc_max - SOC_TOL))
+
+
+def renewable_setpoint(a_p: ArrayLike, a_q: ArrayLike | None, available: ArrayLike,
+                       tan_phi: ArrayLike) -> tuple[ArrayLike, ArrayLike]:
+    """Delivered (P, Q): a share of what is available (curtailment), Q within a power factor."""
+    p = available * ((a_p + 1.0) / 2.0)
+    q = a_q * p * tan_phi if a_q is not None else p * 0.0
+    return p, q
+
+
+def renewable_safety(p: ArrayLike, available: ArrayLike) -> ArrayLike:
+    return np.maximum(0.0, p - available - 1e-9)
+
+
+# -- costs ($ per step of dt hours) --------------------------------------------------------
+def quadratic_cost(p: ArrayLike, a: ArrayLike, b: ArrayLike, c: ArrayLike,
+                   dt: ArrayLike = 1.0) -> ArrayLike:
+    """Fuel cost ``(a P^2 + b P + c) dt``; callers pass ``c = 0`` for an offline unit."""
+    return (a * p * p + b * p + c) * dt
+
+
+def storage_degradation_cost(p: ArrayLike, dt: ArrayLike, cost_per_MWh: ArrayLike) -> ArrayLike:
+    """Throughput-based wear: every MWh through the battery wears it equally."""
+    return np.abs(p) * dt * cost_per_MWh
+
+
+def curtailment_cost(p_available: ArrayLike, p: ArrayLike, cost_per_MWh: ArrayLike,
+                     dt: ArrayLike = 1.0) -> ArrayLike:
+    return np.maximum(0.0, p_available - p) * cost_per_MWh * dt
+
+
+def energy_cost(p_import: ArrayLike, price: ArrayLike, dt: ArrayLike = 1.0,
+                sell_price_ratio: ArrayLike = 1.0) -> ArrayLike:
+    """Settlement with the DSO: import costs ``price``; export earns ``ratio * price``."""
+    return np.where(p_import >= 0, p_import * price * dt,
+                    p_import * price * sell_price_ratio * dt)
+
+
+def limit_violation(value: ArrayLike, low: ArrayLike, high: ArrayLike) -> ArrayLike:
+    return np.maximum(0.0, low - value) + np.maximum(0.0, value - high)

@@ -1,0 +1,169 @@
+"""VectorMultiAgentMicrogrids reproduces N single MultiAgentMicrogrids, copy by copy."""
+
+from __future__ import annotations
+
+import copy
+import logging
+
+import numpy as np
+import pytest
+
+from powergrid.agents.device_agent import ConfigError
+from powergrid.envs.multi_agent_microgrids import MultiAgentMicrogrids
+from powergrid.envs.vector_env import VectorMultiAgentMicrogrids
+from powergrid.setups.loader import get_available_setups, load_setup
+
+STEPS = 26           # two whole episodes of 12 steps plus the autoresets between them
+EPISODE = 12
+
+
+def config(setup: str) -> dict:
+    cfg = load_setup(setup)
+    # training mode: each copy draws its days from its seed, as a single env does (in test
+    # mode the copies split the test days, see test_test_copies_walk_every_test_day_once)
+    cfg.update(max_episode_steps=EPISODE, train=True)
+    return cfg
+
+
+def actions_for(kind: str, rng: np.random.Generator, venv: VectorMultiAgentMicrogrids):
+    out = {}
+    for a in venv.possible_agents:
+        shape = (venv.num_envs, venv.single_action_space(a).shape[0])
+        out[a] = (rng.uniform(-1, 1, shape) if kind == "random"
+                  else rng.choice([-1.0, 1.0], shape))
+    return out
+
+
+def close(a, b, atol=1e-6) -> bool:
+    return np.allclose(a, b, rtol=1e-6, atol=atol)
+
+
+def obs_tolerance(env: MultiAgentMicrogrids, agent: str) -> np.ndarray:
+    """1e-6 in each entry's own unit; line loadings are in % of rating, so 1e-6 of the
+    rating is 1e-4 there (lightly loaded lines differ by more than 1e-6 % between the
+    single env's Newton tolerance and the batched sweep's)."""
+    names = env.agent_dict[agent].observation_names()
+    tol = np.array([1e-4 if "loading" in n else 1e-6 for n in names])
+    dim = env.observation_space(agent).shape[0]
+    return np.concatenate([tol, np.full(dim - tol.size, 1e-6)])
+
+
+@pytest.mark.parametrize("setup", get_available_setups())
+@pytest.mark.parametrize("n", [1, 8])
+@pytest.mark.parametrize("kind", ["random", "bang-bang"])
+def test_copies_reproduce_single_envs(setup, n, kind, caplog):
+    caplog.set_level(logging.ERROR)
+    cfg = config(setup)
+    venv = VectorMultiAgentMicrogrids(cfg, n)
+    singles = [MultiAgentMicrogrids(cfg) for _ in range(n)]
+    obs, _ = venv.reset(seed=100)
+    single_obs = [s.reset(seed=100 + i)[0] for i, s in enumerate(singles)]
+    rng = np.random.default_rng(7)
+    tol = {a: obs_tolerance(singles[0], a) for a in venv.possible_agents}
+    state_tol = np.concatenate([obs_tolerance(singles[0], a)[:s.native_observation_spaces[a]
+                                                              .shape[0]]
+                                for a in venv.possible_agents for s in singles[:1]])
+    failures = 0
+    for t in range(STEPS):
+        for i, s in enumerate(singles):
+            for a in venv.possible_agents:
+                where = int(np.abs(obs[a][i] - single_obs[i][a]).argmax())
+                assert close(obs[a][i], single_obs[i][a], tol[a]), (
+                    t, i, a, where, obs[a][i][where], single_obs[i][a][where])
+            np.testing.assert_array_equal(venv.tap_pos[i], s.grid_model.tap_pos, err_msg=f"{t}")
+            state = venv.state()[i]
+            assert close(state[:state_tol.size], s.state()[:state_tol.size], state_tol)
+            assert close(state[state_tol.size:], s.state()[state_tol.size:])
+        acts = actions_for(kind, rng, venv)
+        obs, rewards, _, truncs, infos = venv.step(acts)
+        for i, s in enumerate(singles):
+            if not s.agents:  # the vector copy autoresets on this step: so does the single
+                single_obs[i], _ = s.reset()
+                assert infos[venv.possible_agents[0]]["_reset"][i]
+                assert all(rewards[a][i] == 0.0 for a in venv.possible_agents)
+                continue
+            single_obs[i], s_rew, _, s_trunc, s_info = s.step(
+                {a: acts[a][i] for a in s.agents})
+            for a in venv.possible_agents:
+                # $ figures within 1e-5: the stand-alone microgrid's single solver reports
+                # an ext-grid power ~2e-7 MW off pp.runpp (the batched solver agrees with
+                # pp.runpp to 1e-13), i.e. ~1e-5 $ at ~40 $/MWh
+                assert close(rewards[a][i], s_rew[a], 1e-5), (t, i, a, rewards[a][i], s_rew[a])
+                assert truncs[a][i] == s_trunc[a]
+                for key, atol in (("cost", 1e-5), ("safety", 1e-6), ("grid_import_MW", 1e-6),
+                                  ("v_min", 1e-6), ("v_max", 1e-6)):
+                    assert close(infos[a][key][i], s_info[a][key], atol), (t, i, a, key)
+                assert infos[a]["converged"][i] == s_info[a]["converged"]
+                failures += not s_info[a]["converged"]
+    venv.close()
+
+
+def test_a_failed_copy_does_not_touch_the_others():
+    cfg = config("ieee34_ieee13")
+    gen = cfg["microgrid_configs"][0]["devices"][0]["device_state_config"]
+    gen.update(p_max_MW=40.0, s_rated_MVA=48.0)   # full output cannot be carried
+    venv = VectorMultiAgentMicrogrids(cfg, 4)
+    ref = VectorMultiAgentMicrogrids(cfg, 4)
+    venv.reset(seed=0)
+    ref.reset(seed=0)
+    acts = {a: np.zeros((4, venv.single_action_space(a).shape[0])) for a in venv.possible_agents}
+    acts["MG1"][:, 0] = -1.0                       # gen1 at p_min: feasible
+    bad = copy.deepcopy(acts)
+    bad["MG1"][2, 0] = 1.0                         # copy 2 at 40 MW: diverges
+    o_bad, r_bad, _, tr_bad, i_bad = venv.step(bad)
+    o_ref, r_ref, _, _, _ = ref.step(acts)
+    assert not i_bad["MG1"]["converged"][2] and tr_bad["MG1"][2]
+    assert r_bad["MG1"][2] <= -venv.nonconvergence_penalty
+    others = [0, 1, 3]
+    for a in venv.possible_agents:
+        np.testing.assert_array_equal(o_bad[a][others], o_ref[a][others])
+        np.testing.assert_array_equal(r_bad[a][others], r_ref[a][others])
+    assert np.isfinite(o_bad["MG1"]).all()
+    # the next step resets only the failed copy
+    _, _, _, _, infos = venv.step(acts)
+    assert infos["MG1"]["_reset"].tolist() == [False, False, True, False]
+
+
+def test_test_copies_walk_every_test_day_once():
+    cfg = load_setup("ieee34_ieee13")
+    cfg.update(train=False, max_episode_steps=1)
+    venv = VectorMultiAgentMicrogrids(cfg, 8)
+    venv.reset(seed=0)
+    days = len(venv.template.dataset["test"]["load"]) // 24
+    seen = [venv.start_hour.copy() // 24]
+    zeros = {a: np.zeros((8, venv.single_action_space(a).shape[0])) for a in venv.possible_agents}
+    while sum(len(s) for s in seen) < days:
+        venv.step(zeros)          # ends every episode (1 step)
+        venv.step(zeros)          # autoreset: the next days
+        seen.append(venv.start_hour.copy() // 24)
+    walked = np.concatenate(seen)[:days]
+    assert sorted(walked.tolist()) == list(range(days))
+
+
+def test_bad_actions_name_agent_and_copy():
+    venv = VectorMultiAgentMicrogrids(config("ieee34_ieee13"), 3)
+    venv.reset(seed=0)
+    good = {a: np.zeros((3, venv.single_action_space(a).shape[0])) for a in venv.possible_agents}
+    nan = copy.deepcopy(good)
+    nan["MG2"][1, 0] = np.nan
+    with pytest.raises(ValueError, match=r"MG2.*copy 1"):
+        venv.step(nan)
+    with pytest.raises(ValueError, match="shape"):
+        venv.step({**good, "MG1": np.zeros((2, 3))})
+    with pytest.raises(KeyError, match="MG3"):
+        venv.step({k: v for k, v in good.items() if k != "MG3"})
+    before = venv.state().copy()
+    with pytest.raises(ValueError):
+        venv.step(nan)
+    np.testing.assert_array_equal(venv.state(), before)  # a rejected step changes nothing
+
+
+def test_unsupported_setups_are_refused_with_the_env_to_use():
+    cfg = config("ieee34_ieee13")
+    cfg["protocol"] = "p2p"
+    with pytest.raises(ConfigError, match="MultiAgentMicrogrids"):
+        VectorMultiAgentMicrogrids(cfg, 2)
+    cfg = config("ieee34_ieee13")
+    cfg["microgrid_configs"][0]["devices"][0]["device_state_config"]["allow_commitment"] = True
+    with pytest.raises(ConfigError, match="allow_commitment"):
+        VectorMultiAgentMicrogrids(cfg, 2)
