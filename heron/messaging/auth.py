@@ -36,6 +36,7 @@ import json
 import logging
 import os
 import secrets
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -103,6 +104,7 @@ class MessageSigner:
         self._key = _key(secret)
         self.instance = secrets.token_hex(8)
         self._n = 0
+        self._lock = threading.Lock()  # two threads publishing must never share an n
 
     def _digest(self, message: Message, instance: str, n: int) -> str:
         return hmac.new(self._key, canonical_bytes(message, instance, n),
@@ -110,15 +112,17 @@ class MessageSigner:
 
     def sign(self, message: Message) -> Message:
         """Set ``message.auth`` (in place, like ``publish`` sets ``seq``); returns it."""
-        self._n += 1
+        with self._lock:
+            self._n += 1
+            n = self._n
         try:
-            sig = self._digest(message, self.instance, self._n)
+            sig = self._digest(message, self.instance, n)
         except (TypeError, ValueError) as exc:
             raise ValueError(
                 f"Cannot sign message {message.type!r} on {message.topic!r}: payload is not "
                 f"JSON-serialisable with string keys ({exc})."
             ) from exc
-        message.auth = {"v": AUTH_VERSION, "id": self.instance, "n": self._n, "sig": sig}
+        message.auth = {"v": AUTH_VERSION, "id": self.instance, "n": n, "sig": sig}
         return message
 
     def verify(self, message: Message) -> str | None:

@@ -180,7 +180,8 @@ class AgentLoop:
         broker: a broker shared with the host (Redis for separate processes).
         policy: a ``--policy`` spec; built at the first tick, when the space is known.
         log_path: JSON lines of every action sent (``event: action``) and re-sent
-            (``event: resend``), with the observation it was computed from. The fault
+            (``event: resend``), with the observation it was computed from, and every
+            message dropped by the authenticity check (``event: forged``). The fault
             tests compare it with the host's log of applied actions.
         request_retry_s: re-send a ``state_request`` unanswered for this long.
         hello_retry_s: re-send ``hello`` until the proxy first speaks.

@@ -565,10 +565,16 @@ class AgentProcess:
     stderr_path: Path
 
     def sent(self, include_resends: bool = False) -> list[dict[str, Any]]:
+        """Its log's ``event: action`` records; with ``include_resends`` every record
+        (also ``resend`` and ``forged``)."""
         if not self.log_path.exists():
             return []
         records = [json.loads(line) for line in self.log_path.read_text().splitlines() if line]
         return [r for r in records if include_resends or r["event"] == "action"]
+
+    def forged(self) -> list[dict[str, Any]]:
+        """The messages this agent dropped for failing the authenticity check."""
+        return [r for r in self.sent(include_resends=True) if r["event"] == "forged"]
 
     def stderr(self) -> str:
         return self.stderr_path.read_text() if self.stderr_path.exists() else ""

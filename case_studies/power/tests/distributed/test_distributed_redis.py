@@ -226,6 +226,7 @@ def test_runner_cli_runs_an_episode(redis_url, namespace, tmp_path, capsys):
     assert rc == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["steps"] == 2 and set(summary["return"]) == {"MG1", "MG2", "MG3"}
+    assert summary["messages_forged"] == 0 and summary["actions_unusable"] == 0
     for agent in ("MG1", "MG2", "MG3"):
         lines = (tmp_path / f"{agent}.jsonl").read_text().splitlines()
         assert [json.loads(line)["step"] for line in lines] == [0, 1]
@@ -651,8 +652,7 @@ def test_forged_and_badly_signed_messages_change_nothing(reference, redis_url, n
             wrong_key.close()
     assert all(p.popen.returncode == 0 for p in procs.values()), \
         {a: p.stderr() for a, p in procs.items()}
-    events = {a: [(r["type"], r["reason"].split(" (")[0]) for r in
-                  p.sent(include_resends=True) if r["event"] == "forged"]
+    events = {a: [(r["type"], r["reason"].split(" (")[0]) for r in p.forged()]
               for a, p in procs.items()}
     assert sorted(events["MG1"]) == sorted([("tick", "unsigned message"),
                                             ("shutdown", "unsigned message"),
