@@ -95,8 +95,10 @@ def _garbage_action(env: Any, agent: str, kind: str, rng: np.random.Generator) -
         return ["0.5"] * n if n else "0.5"
     if kind == "ragged":
         return [[0.0] * (n + 1), [0.0]]
-    if kind == "nested_wrong":
-        return [[[0.0, 0.0]] * (n + 1)]
+    if kind == "nested_wrong":  # rectangular, but holding a wrong number of values
+        sizes = [k for k in _wrong_sizes(env, agent) if k > 0]
+        k = sizes[int(rng.integers(len(sizes)))]
+        return [[[v] for v in rng.uniform(-1, 1, size=k).tolist()]]
     if kind == "none_inside":
         a = good.tolist() or [0.0]
         a[int(rng.integers(len(a)))] = None
@@ -221,10 +223,13 @@ def names_culprit(exc: BaseException, culprit: str, agents: list[str]) -> bool:
 
 def judge(env: Any, actions: Any, culprit: str | None, counts: Counts, kind: str,
           before: list[Any] | None = None,
-          extra: Callable[[Any], list[np.ndarray]] | None = None) -> bool:
-    """Step ``env`` with ``actions`` and count the outcome; returns True if it stepped.
+          extra: Callable[[Any], list[np.ndarray]] | None = None
+          ) -> tuple[bool, list[Any] | None]:
+    """Step ``env`` with ``actions`` and count the outcome.
 
-    ``before`` is :func:`snapshot` of the env now (taken here when not given).
+    Returns ``(stepped, snapshot)``: the snapshot after a rejection (the env's state
+    then, reusable as ``before`` of the next garbage input), else None. ``before`` is
+    :func:`snapshot` of the env now (taken here when not given).
     """
     counts.tried += 1
     agents = list(env.agents)
@@ -236,20 +241,21 @@ def judge(env: Any, actions: Any, culprit: str | None, counts: Counts, kind: str
         if culprit is None:
             counts.bare_errors += 1
             counts.note(f"valid {kind} rejected: {type(exc).__name__}: {exc}")
-            return False
+            return False, None
         if not names_culprit(exc, culprit, agents):
             counts.bare_errors += 1
             counts.note(f"{kind}: message does not name {culprit!r}: {exc}")
         else:
             counts.clear_errors += 1
-        if not snapshots_equal(before, snapshot(env, extra)):
+        after = snapshot(env, extra)
+        if not snapshots_equal(before, after):
             counts.state_changed_on_error += 1
             counts.note(f"{kind}: state changed by a rejected step")
-        return False
+        return False, after
     except Exception as exc:  # anything else is a bare error by definition
         counts.bare_errors += 1
         counts.note(f"{kind}: {type(exc).__name__}: {exc}")
-        return False
+        return False, None
     if culprit is not None:
         counts.silent_acceptances += 1
         counts.note(f"garbage {kind} accepted for {culprit!r}")
@@ -260,4 +266,4 @@ def judge(env: Any, actions: Any, culprit: str | None, counts: Counts, kind: str
             np.isfinite(float(r)) for r in rew.values()):
         counts.non_finite_outputs += 1
         counts.note(f"{kind}: non-finite observation or reward")
-    return True
+    return True, None
