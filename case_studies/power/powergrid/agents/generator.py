@@ -8,6 +8,7 @@ import numpy as np
 from gymnasium.spaces import Box
 from pydantic import model_validator
 
+from powergrid import physics
 from powergrid.agents.action_map import to_unit
 from powergrid.agents.config_schema import (
     Flag,
@@ -23,7 +24,6 @@ from powergrid.core.features.electrical import ElectricalBasePh
 from powergrid.core.features.power_limits import PowerLimits
 from powergrid.core.features.status import UnitStatus
 from powergrid.utils.cost import quadratic_cost
-from powergrid.utils.safety import limit_violation
 
 
 @device_config
@@ -108,12 +108,9 @@ class Generator(DeviceAgent):
         self._started_this_step = False
         if c.allow_commitment:
             self._step_commitment(bool(a[2] > 0))
-        p = c.p_min_MW + (a[0] + 1.0) / 2.0 * (c.p_max_MW - c.p_min_MW)
-        q = c.q_min_MVAr + (a[1] + 1.0) / 2.0 * (c.q_max_MVAr - c.q_min_MVAr)
-        p = min(max(float(p), c.p_min_MW), c.p_max_MW)
-        q = min(max(float(q), c.q_min_MVAr), c.q_max_MVAr)
-        q_cap = max(c.s_rated_MVA**2 - p * p, 0.0) ** 0.5
-        q = min(max(q, -q_cap), q_cap)
+        p, q = physics.generator_setpoint(float(a[0]), float(a[1]), c.p_min_MW, c.p_max_MW,
+                                          c.q_min_MVAr, c.q_max_MVAr, c.s_rated_MVA)
+        p, q = float(p), float(q)
         if not self.is_on:
             p, q = 0.0, 0.0
         elif self._transition_left > 0 and not self._target_on:  # shutting down
@@ -159,9 +156,9 @@ class Generator(DeviceAgent):
         self.cost = quadratic_cost(p, a, b, c0 if self.is_on else 0.0, self.dt)
         if self._started_this_step:
             self.cost += c.startup_cost
-        s = float(np.hypot(p, self.state.electrical.q_MVAr))
-        self.safety = limit_violation(p, c.p_min_MW if self.is_on else 0.0, c.p_max_MW)
-        self.safety += max(0.0, s - c.s_rated_MVA)
+        self.safety = float(physics.generator_safety(
+            p, self.state.electrical.q_MVAr, c.p_min_MW if self.is_on else 0.0, c.p_max_MW,
+            c.s_rated_MVA))
 
     def respond_to_price(self, price: float) -> np.ndarray:
         """Produce where marginal cost 2aP + b equals the price (profit-maximising)."""

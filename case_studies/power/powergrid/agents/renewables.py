@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from gymnasium.spaces import Box
 
+from powergrid import physics
 from powergrid.agents.config_schema import (
     NonNegativeReal,
     PositiveFraction,
@@ -68,14 +69,10 @@ class RenewableGenerator(DeviceAgent):
 
     def apply_action(self, a: np.ndarray) -> None:
         """Apply an already validated (finite, clipped) action."""
-        frac = (a[0] + 1.0) / 2.0
-        p = self.available_power * frac
-        self.state.electrical.p_MW = float(p)
-        if a.size > 1:
-            tan_phi = np.tan(np.arccos(self.config.pf_min))
-            self.state.electrical.q_MVAr = float(a[1] * p * tan_phi)
-        else:
-            self.state.electrical.q_MVAr = 0.0
+        tan_phi = float(np.tan(np.arccos(self.config.pf_min))) if a.size > 1 else 0.0
+        p, q = physics.renewable_setpoint(float(a[0]), float(a[1]) if a.size > 1 else None,
+                                          self.available_power, tan_phi)
+        self.state.electrical.p_MW, self.state.electrical.q_MVAr = float(p), float(q)
 
     def action_for_setpoint(self, p_MW: Any, q_MVAr: Any = 0.0,
                             p_available_MW: Any = None) -> np.ndarray:
@@ -103,7 +100,8 @@ class RenewableGenerator(DeviceAgent):
     def update_cost_safety(self) -> None:
         self.cost = curtailment_cost(self.available_power, self.state.electrical.p_MW,
                                      self.config.curtailment_cost_per_MWh, self.dt)
-        self.safety = max(0.0, self.state.electrical.p_MW - self.available_power - 1e-9)
+        self.safety = float(physics.renewable_safety(self.state.electrical.p_MW,
+                                                     self.available_power))
 
     def respond_to_price(self, price: float) -> np.ndarray:
         """Deliver everything unless the price is negative."""

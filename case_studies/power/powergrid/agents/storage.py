@@ -8,6 +8,7 @@ import numpy as np
 from gymnasium.spaces import Box
 from pydantic import model_validator
 
+from powergrid import physics
 from powergrid.agents.action_map import to_unit
 from powergrid.agents.config_schema import (
     NonNegativeReal,
@@ -24,7 +25,7 @@ from powergrid.core.features.electrical import ElectricalBasePh
 from powergrid.core.features.storage import StorageBlock
 from powergrid.utils.cost import storage_degradation_cost
 
-SOC_TOL = 1e-9
+SOC_TOL = physics.SOC_TOL  # re-exported; defined once in powergrid.physics
 
 
 @device_config
@@ -91,10 +92,11 @@ class ESS(DeviceAgent):
 
     def feasible_p_range(self) -> tuple[float, float]:
         """Grid-side (min, max) power this step given SOC and efficiencies."""
-        c, soc, dt = self.config, self.state.storage.soc, self.dt
-        max_dis = max(0.0, (soc - c.soc_min) * c.e_capacity_MWh * c.dsc_eff / dt)
-        max_ch = max(0.0, (c.soc_max - soc) * c.e_capacity_MWh / (c.ch_eff * dt))
-        return max(c.p_min_MW, -max_ch), min(c.p_max_MW, max_dis)
+        c = self.config
+        lo, hi = physics.storage_feasible_range(self.state.storage.soc, c.soc_min, c.soc_max,
+                                                c.e_capacity_MWh, c.ch_eff, c.dsc_eff,
+                                                c.p_min_MW, c.p_max_MW, self.dt)
+        return float(lo), float(hi)
 
     def set_device_action(self, action: Any) -> None:
         self.apply_action(self.validate_action(action))
@@ -102,9 +104,9 @@ class ESS(DeviceAgent):
     def apply_action(self, a: np.ndarray) -> None:
         """Apply an already validated (finite, clipped) action."""
         c = self.config
-        p = c.p_min_MW + (a[0] + 1.0) / 2.0 * (c.p_max_MW - c.p_min_MW)
         lo, hi = self.feasible_p_range()
-        self.state.electrical.p_MW = min(max(float(p), lo), hi)
+        self.state.electrical.p_MW = float(physics.storage_setpoint(
+            float(a[0]), c.p_min_MW, c.p_max_MW, lo, hi))
         self.state.electrical.q_MVAr = float(a[1] * c.q_max_MVAr) if a.size > 1 else 0.0
 
     def action_for_setpoint(self, p_MW: Any, q_MVAr: Any = 0.0) -> np.ndarray:
@@ -126,23 +128,15 @@ class ESS(DeviceAgent):
     def update_state(self, *args: Any, **kwargs: Any) -> None:
         """Advance the SOC by one step of the setpoint that was applied."""
         c, st = self.config, self.state.storage
-        p = self.state.electrical.p_MW
-        if p >= 0:
-            delta = -p * self.dt / c.dsc_eff
-        else:
-            delta = -p * self.dt * c.ch_eff
-        e = st.soc * c.e_capacity_MWh + delta
-        soc = e / c.e_capacity_MWh
-        # only floating-point dust can exceed the limits, because the setpoint was limited
-        st.soc = float(min(max(soc, c.soc_min), c.soc_max))
+        st.soc = float(physics.soc_after(st.soc, self.state.electrical.p_MW, c.e_capacity_MWh,
+                                         c.ch_eff, c.dsc_eff, c.soc_min, c.soc_max, self.dt))
         st.e_stored_MWh = st.soc * c.e_capacity_MWh
 
     def update_cost_safety(self) -> None:
         c = self.config
         self.cost = storage_degradation_cost(self.state.electrical.p_MW, self.dt,
                                              c.degradation_cost_per_MWh)
-        soc = self.state.storage.soc
-        self.safety = max(0.0, c.soc_min - soc - SOC_TOL) + max(0.0, soc - c.soc_max - SOC_TOL)
+        self.safety = float(physics.soc_safety(self.state.storage.soc, c.soc_min, c.soc_max))
 
     def respond_to_price(self, price: float, low: float = 30.0, high: float = 60.0) -> np.ndarray:
         """Charge fully below ``low`` $/MWh, discharge fully above ``high``, idle between."""

@@ -38,6 +38,7 @@ devices and custom device classes are refused with a ConfigError that says to us
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,6 +141,9 @@ class VectorMultiAgentMicrogrids:
         self._rngs = [np.random.default_rng() for _ in range(n)]
         self._episodes = np.zeros(n, dtype=np.int64)
         self._reset_called = False
+        #: seconds spent per phase of step() since construction (see bench_vector_env)
+        self.timings = {"actions": 0.0, "power_flow": 0.0, "state_sync": 0.0,
+                        "observations": 0.0}
 
     # ------------------------------------------------------------------ building
     @staticmethod
@@ -577,7 +581,10 @@ class VectorMultiAgentMicrogrids:
         return ok, it, res
 
     def _solve_and_sync(self, copies: np.ndarray) -> None:
+        t0 = time.perf_counter()
         ok, it, res = self._solve(copies)
+        t1 = time.perf_counter()
+        self.timings["power_flow"] += t1 - t0
         conv = ok & copies
         self.converged = np.where(copies, ok, self.converged)
         self.iterations = np.where(copies, it, self.iterations)
@@ -596,6 +603,7 @@ class VectorMultiAgentMicrogrids:
         if self._dso is not None:
             self.dso_import = np.where(conv, np.nansum(res.ext_grid_p_mw, axis=1),
                                        self.dso_import)
+        self.timings["state_sync"] += time.perf_counter() - t1
 
     def _sync_grid(self, ai: int, g: dict[str, Any], res: Any, conv: np.ndarray) -> None:
         if not conv.any():
@@ -664,10 +672,8 @@ class VectorMultiAgentMicrogrids:
                 gc = np.where(failed, np.maximum(gc, 0.0), gc)
                 cost = cost + gc
             lo, hi = grid["v_limits"]
-            v = self.vm[ai]
-            v_viol = np.maximum(0.0, lo - v).sum(axis=1) + np.maximum(0.0, v - hi).sum(axis=1)
-            l_viol = (np.maximum(0.0, self.line_loading[ai] - 100.0).sum(axis=1) / 100.0
-                      if self.line_loading[ai].shape[1] else 0.0)
+            v_viol = physics.voltage_violation(self.vm[ai], lo, hi)
+            l_viol = physics.line_overload(self.line_loading[ai])
             saf = np.where(failed, saf, saf + v_viol + l_viol)
             self.cost[copies, ai] = cost[copies]
             self.safety[copies, ai] = saf[copies]
@@ -677,6 +683,7 @@ class VectorMultiAgentMicrogrids:
         """Step every copy; copies whose episode ended last step are reset instead."""
         if not self._reset_called:
             raise RuntimeError("call reset() before step().")
+        t0 = time.perf_counter()
         act = self._validate(actions)   # before any state changes
         resetting = self._done.copy()
         stepping = ~resetting
@@ -685,8 +692,10 @@ class VectorMultiAgentMicrogrids:
         self._set_exogenous()
         self._apply_device_actions(act, stepping)
         self._write_setpoints()
+        self.timings["actions"] += time.perf_counter() - t0
         everything = np.ones(self.num_envs, dtype=bool)
         self._solve_and_sync(everything)
+        t2 = time.perf_counter()
         failed = ~self.converged
         self.t[stepping] += 1
         rewards = -self.cost - np.where(failed, self.nonconvergence_penalty, 0.0)[:, None]
@@ -699,6 +708,7 @@ class VectorMultiAgentMicrogrids:
         self._done = truncated.copy()
         obs = self._observations()
         infos = self._infos(resetting)
+        self.timings["observations"] += time.perf_counter() - t2
         names = self.possible_agents
         return (obs, {a: rewards[:, i].copy() for i, a in enumerate(names)},
                 {a: np.zeros(self.num_envs, dtype=bool) for a in names},

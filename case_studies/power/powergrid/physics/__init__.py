@@ -15,6 +15,7 @@ from powergrid.physics.devices import (
     generator_safety,
     generator_setpoint,
     limit_violation,
+    line_overload,
     quadratic_cost,
     renewable_safety,
     renewable_setpoint,
@@ -23,6 +24,7 @@ from powergrid.physics.devices import (
     storage_degradation_cost,
     storage_feasible_range,
     storage_setpoint,
+    voltage_violation,
 )
 
 __all__ = [
@@ -33,6 +35,7 @@ __all__ = [
     "generator_safety",
     "generator_setpoint",
     "limit_violation",
+    "line_overload",
     "quadratic_cost",
     "renewable_safety",
     "renewable_setpoint",
@@ -41,4 +44,5 @@ __all__ = [
     "storage_degradation_cost",
     "storage_feasible_range",
     "storage_setpoint",
+    "voltage_violation",
 ]

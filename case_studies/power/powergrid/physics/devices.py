@@ -118,3 +118,19 @@ def energy_cost(p_import: ArrayLike, price: ArrayLike, dt: ArrayLike = 1.0,
 
 def limit_violation(value: ArrayLike, low: ArrayLike, high: ArrayLike) -> ArrayLike:
     return np.maximum(0.0, low - value) + np.maximum(0.0, value - high)
+
+
+# -- grid-level safety -------------------------------------------------------------------
+def voltage_violation(vm_pu: ArrayLike, v_min: ArrayLike, v_max: ArrayLike) -> ArrayLike:
+    """Sum over buses (last axis) of the distance outside [v_min, v_max] in pu; NaN ignored."""
+    v = np.asarray(vm_pu, dtype=np.float64)
+    below = np.where(np.isfinite(v), np.maximum(0.0, v_min - v), 0.0)
+    above = np.where(np.isfinite(v), np.maximum(0.0, v - v_max), 0.0)
+    return below.sum(axis=-1) + above.sum(axis=-1)
+
+
+def line_overload(loading_pct: ArrayLike, limit_pct: float = 100.0) -> ArrayLike:
+    """Sum over lines (last axis) of overloads above ``limit_pct``, in units of the rating."""
+    x = np.asarray(loading_pct, dtype=np.float64)
+    over = np.where(np.isfinite(x), np.maximum(0.0, x - limit_pct), 0.0)
+    return over.sum(axis=-1) / 100.0
