@@ -22,6 +22,8 @@
 * ``random``: uniform actions (a floor every learner must beat).
 * ``zero``: every normalised action 0 (mid-range setpoints); the 0 of the normalised score.
 * ``oracle``: the optimal-dispatch solution of a day (``powergrid.optimization``), replayed.
+* ``mpc``: the oracle's model re-planned every hour over 24 h with persistence forecasts
+  (:mod:`powergrid.optimization.mpc`).
 
 Rules read the grid agent's measurements from its observation (so delayed
 observations really delay the controller), falling back to its state; a real
@@ -248,15 +250,18 @@ class FollowLoadPolicy(Policy):
 
 
 #: every kind ``make_policies`` builds; the evaluation pipeline accepts the same names
-POLICY_KINDS = ("rule", "follow-load", "random", "zero", "oracle")
+POLICY_KINDS = ("rule", "follow-load", "random", "zero", "oracle", "mpc")
 
 
-def make_policies(env: Any, kind: str, seed: int | None = 0, day: int | None = None
-                  ) -> dict[str, Policy]:
+def make_policies(env: Any, kind: str, seed: int | None = 0, day: int | None = None,
+                  mpc_options: dict[str, Any] | None = None) -> dict[str, Policy]:
     """One policy per agent of ``env`` for a baseline ``kind`` (see :data:`POLICY_KINDS`).
 
     ``oracle`` solves the perfect-forecast optimal dispatch of test ``day`` and replays
-    it (the episode must then be reset with ``options={"day": day}``).
+    it (the episode must then be reset with ``options={"day": day}``). ``mpc`` shares
+    one receding-horizon controller between the agents (``mpc_options`` go to
+    :class:`~powergrid.optimization.mpc.MPCController`, e.g. ``{"forecast": "seasonal"}``;
+    the controller is built once per environment and options).
     """
     if kind == "oracle":
         if day is None:
@@ -266,6 +271,10 @@ def make_policies(env: Any, kind: str, seed: int | None = 0, day: int | None = N
         result = solve_day(env.env_config, day, split=env.split,
                            horizon=env.max_episode_steps, env=env)
         return result.to_policies(env)
+    if kind == "mpc":
+        from powergrid.optimization.mpc import mpc_policies
+
+        return mpc_policies(env, **(mpc_options or {}))
     if kind == "random":
         return {a: RandomPolicy(env.action_space(a), seed=None if seed is None else seed + i)
                 for i, a in enumerate(env.possible_agents)}

@@ -177,8 +177,9 @@ def train(ctx: click.Context, no_pickle: bool) -> None:
 @click.argument("checkpoints", nargs=-1, type=click.Path(exists=True, file_okay=False))
 @click.option("--setup", default="ieee34_ieee13", show_default=True)
 @click.option("--policies", default="oracle,rule,follow-load,random,zero", show_default=True,
-              help="comma-separated baselines: oracle, rule, follow-load, random, zero "
-                   "(checkpoints are given as arguments); the score needs zero and oracle")
+              help="comma-separated baselines: oracle, mpc (mpc:seasonal, mpc:perfect), rule, "
+                   "follow-load, random, zero (checkpoints are given as arguments); the "
+                   "score needs zero and oracle")
 @click.option("--days", default=3, show_default=True, help="number of test days")
 @click.option("--out", default=None, help="report folder (default runs/evaluate-<time>)")
 @no_pickle_option

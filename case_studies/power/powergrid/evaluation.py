@@ -62,12 +62,14 @@ class PolicySpec:
     """A policy to evaluate: a name and how to make one policy per agent of an env.
 
     ``factory(env, day)`` returns ``{agent_id: Policy}``; it is called once per day so
-    that day-specific policies (the oracle) can be built.
+    that day-specific policies (the oracle) can be built. ``after_day(day)``, when
+    given, returns extra columns for the day's row once it has run (MPC solve times).
     """
 
     name: str
     factory: Callable[[Any, int], dict[str, Any]]
     info: dict[int, dict[str, Any]] = field(default_factory=dict)
+    after_day: Callable[[int], dict[str, Any]] | None = None
 
 
 def checkpoint_spec(path: str | Path, name: str | None = None) -> PolicySpec:
@@ -111,6 +113,27 @@ def _oracle_spec(oracle_kwargs: dict[str, Any]) -> PolicySpec:
     return spec
 
 
+def _mpc_spec(name: str, forecast: str) -> PolicySpec:
+    from powergrid.optimization.mpc import mpc_controller, mpc_policies
+
+    ctrl: dict[str, Any] = {}
+
+    def factory(env: Any, day: int) -> dict[str, Any]:
+        ctrl["c"] = mpc_controller(env, forecast=forecast)
+        ctrl["n"] = len(ctrl["c"].plans)
+        return mpc_policies(env, forecast=forecast)
+
+    def after_day(day: int) -> dict[str, Any]:
+        plans = ctrl["c"].plans[ctrl["n"]:]
+        ms = [p.solve_ms for p in plans]
+        return {"mpc_solve_ms_mean": float(np.mean(ms)) if ms else float("nan"),
+                "mpc_solve_ms_max": float(np.max(ms)) if ms else float("nan"),
+                "mpc_failed_steps": sum(p.status not in ("optimal", "optimal_inaccurate")
+                                        for p in plans)}
+
+    return PolicySpec(name=name, factory=factory, after_day=after_day)
+
+
 def make_spec(policy: str | Path | PolicySpec, seed: int = 0,
               oracle_kwargs: dict[str, Any] | None = None) -> PolicySpec:
     """Turn a baseline name (:data:`powergrid.baselines.POLICY_KINDS`), a checkpoint
@@ -121,14 +144,17 @@ def make_spec(policy: str | Path | PolicySpec, seed: int = 0,
         return policy
     if isinstance(policy, str) and policy == "oracle":
         return _oracle_spec(dict(oracle_kwargs or {}))
+    if isinstance(policy, str) and (policy == "mpc" or policy.startswith("mpc:")):
+        return _mpc_spec(policy, policy.partition(":")[2] or "persistence")
     if isinstance(policy, str) and policy in POLICY_KINDS:
         return PolicySpec(name=policy, factory=lambda env, day, k=policy: make_policies(
             env, k, seed=seed))
     path = Path(policy)
     if path.is_dir():
         return checkpoint_spec(path)
-    raise ValueError(f"Unknown policy {policy!r}: use one of {POLICY_KINDS}, a "
-                     "checkpoint folder written by heron.training, or a PolicySpec.")
+    raise ValueError(f"Unknown policy {policy!r}: use one of {POLICY_KINDS} (mpc:seasonal, "
+                     "mpc:perfect for other forecasts), a checkpoint folder written by "
+                     "heron.training, or a PolicySpec.")
 
 
 def run_policies(setup: str | dict[str, Any] | Any, policies: Sequence[str | Path | PolicySpec],
@@ -180,6 +206,8 @@ def run_policies(setup: str | dict[str, Any] | Any, policies: Sequence[str | Pat
                        "error": f"{type(exc).__name__}: {exc}"}
             row["seconds"] = time.perf_counter() - t0
             row.update(spec.info.get(day, {}))
+            if spec.after_day is not None and rec is not None:
+                row.update(spec.after_day(day))
             rows.append(row)
             if day in keep_records and rec is not None:
                 records[(spec.name, day)] = rec

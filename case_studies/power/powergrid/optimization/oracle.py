@@ -234,6 +234,8 @@ def _grid_cost(imp: cp.Expression, price: np.ndarray, ratio: float, dt: float,
     """
     if ratio == 1.0:
         return dt * (price @ imp)
+    if isinstance(price, cp.Expression):  # a Parameter: its values are checked when set
+        return dt * cp.sum(cp.maximum(cp.multiply(price, imp), ratio * cp.multiply(price, imp)))
     if np.any(price * (1.0 - ratio) < 0):
         raise UnsupportedSetupError(
             f"{who}: sell_price_ratio {ratio} with prices of both signs makes the settlement "
@@ -313,11 +315,48 @@ def _unpaid_branches(sc: DayScenario, rn: RadialNetwork) -> np.ndarray:
     return ~paid
 
 
+@dataclass
+class ModelInputs:
+    """The data of the model as cvxpy Parameters, for a model built once and re-solved
+    (the MPC, :mod:`.mpc`): set ``.value`` and solve again, cvxpy reuses the compiled
+    problem (DPP). Without it (:func:`_build`'s default) the day's numbers are constants.
+
+    ``load_p`` / ``load_q``: (T, n_bus) per unit on the model's buses (after scaling);
+    ``price``: (T,) $/MWh; ``loss_price``: (T,) $/MWh charged on the feeder losses
+    nobody pays for (a loss weight times the price, see :func:`_solve_model`);
+    ``available[(agent, device)]``: (T,) MW; ``e0[(agent, device)]``: MWh stored now.
+    """
+
+    load_p: cp.Parameter
+    load_q: cp.Parameter
+    price: cp.Parameter
+    loss_price: cp.Parameter
+    available: dict[tuple[str, str], cp.Parameter]
+    e0: dict[tuple[str, str], cp.Parameter]
+
+
+def load_to_buses(net: Any, rn: RadialNetwork) -> sparse.csr_matrix:
+    """(n_load, n_bus) map from ``net.load`` rows (MW, before scaling) to model buses."""
+    load = net.load
+    lw = (load.scaling.to_numpy(float) if "scaling" in load else np.ones(len(load)))
+    lw = lw * load.in_service.to_numpy(bool)
+    return rn.bus_map(load.bus.to_numpy(), lw)
+
+
+def _total(x: Any) -> Any:
+    """Sum of a constant array (a float) or of a Parameter (an expression)."""
+    return cp.sum(x) if isinstance(x, cp.Expression) else float(np.sum(x))
+
+
 def _build(sc: DayScenario, rn: RadialNetwork, taps: np.ndarray, *, soft: bool,
            integer: bool, voltage_buses: str, regulated: bool = True,
            voltage_margin: float = 0.0,
-           ess_fix: dict[tuple[str, str], np.ndarray] | None = None) -> _Model:
+           ess_fix: dict[tuple[str, str], np.ndarray] | None = None,
+           inputs: ModelInputs | None = None) -> _Model:
     """The cvxpy model of one day (see the module docstring for the formulation).
+
+    ``inputs`` makes the day's data Parameters (see :class:`ModelInputs`); the model is
+    then the same but has no load-shedding slack (the shed penalty is data-dependent).
 
     Everything is vectorised over (hour, branch) / (hour, bus) matrices with sparse
     incidence matrices, so that building a 24-hour model takes tens of milliseconds
@@ -383,14 +422,13 @@ def _build(sc: DayScenario, rn: RadialNetwork, taps: np.ndarray, *, soft: bool,
                 + cp.multiply(r ** 2 + x ** 2, L))
 
     # --- injections -----------------------------------------------------------------
-    load = net.load
-    lw = (load.scaling.to_numpy(float) if "scaling" in load else np.ones(len(load)))
-    lw = lw * load.in_service.to_numpy(bool)
-    Mload = rn.bus_map(load.bus.to_numpy(), lw)  # (n_load, nB)
+    Mload = load_to_buses(net, rn)  # (n_load, nB)
     load_p = sparse.csr_matrix(sc.load_p) @ Mload / rn.base_mva
     load_q = sparse.csr_matrix(sc.load_q) @ Mload / rn.base_mva
     load_p = np.asarray(load_p.todense())
     load_q = np.asarray(load_q.todense())
+    if inputs is not None:
+        load_p, load_q = inputs.load_p, inputs.load_q
 
     devs = [d for d in sc.devices if d.kind != "transformer"]
     nD = len(devs)
@@ -405,7 +443,8 @@ def _build(sc: DayScenario, rn: RadialNetwork, taps: np.ndarray, *, soft: bool,
     inj_q = -load_q + cp.multiply(np.tile(rn.bs, (T, 1)), W) + Q0 @ root_row
     slacks: dict[str, tuple[cp.Variable, np.ndarray]] = {}
     penalty = 0
-    load_buses = np.flatnonzero(np.abs(load_p).sum(axis=0) + np.abs(load_q).sum(axis=0) > 0)
+    load_buses = (np.zeros(0, dtype=int) if inputs is not None else
+                  np.flatnonzero(np.abs(load_p).sum(axis=0) + np.abs(load_q).sum(axis=0) > 0))
     if soft and load_buses.size:
         # shedding a fraction of a bus's load: without it a load the network cannot
         # carry (voltage collapse) leaves even the penalised problem infeasible
@@ -501,7 +540,7 @@ def _build(sc: DayScenario, rn: RadialNetwork, taps: np.ndarray, *, soft: bool,
             e = cp.Variable(T + 1, name=f"{d.agent}.{d.name}.e")
             cap = float(c.e_capacity_MWh)
             cons += [p == p_dis - p_ch, p_ch <= -float(c.p_min_MW), p_dis <= float(c.p_max_MW),
-                     e[0] == c.init_soc * cap,
+                     e[0] == (c.init_soc * cap if inputs is None else inputs.e0[key]),
                      e[1:] == e[:-1] + dt * (c.ch_eff * p_ch - p_dis / c.dsc_eff),
                      e[1:] >= c.soc_min * cap, e[1:] <= c.soc_max * cap]
             if c.q_max_MVAr > 0:
@@ -522,7 +561,7 @@ def _build(sc: DayScenario, rn: RadialNetwork, taps: np.ndarray, *, soft: bool,
             dev_cost[d.agent] = dev_cost[d.agent] + dt * float(c.degradation_cost_per_MWh) * (
                 cp.sum(p_ch) + cp.sum(p_dis))
         elif d.kind == "renewable":
-            avail = sc.available[key]
+            avail = sc.available[key] if inputs is None else inputs.available[key]
             cons += [p >= 0, p <= avail]
             if c.pf_min < 1.0:
                 tan_phi = float(np.tan(np.arccos(c.pf_min)))
@@ -530,7 +569,7 @@ def _build(sc: DayScenario, rn: RadialNetwork, taps: np.ndarray, *, soft: bool,
             else:
                 cons += [q == 0]
             dev_cost[d.agent] = dev_cost[d.agent] + dt * float(c.curtailment_cost_per_MWh) * (
-                float(avail.sum()) - cp.sum(p))
+                _total(avail) - cp.sum(p))
         else:  # pragma: no cover - scenario_from_env rejects other kinds
             raise UnsupportedSetupError(f"device kind {d.kind!r}")
 
@@ -551,6 +590,10 @@ def _build(sc: DayScenario, rn: RadialNetwork, taps: np.ndarray, *, soft: bool,
                 imp = -recv_p[:, j] * rn.base_mva
         elif kind == "ext_grid":
             imp = P0[:, 0] * rn.base_mva
+        elif inputs is not None:  # price x (load - output): a product of two parameters
+            raise UnsupportedSetupError(
+                f"{ag.name}: a microgrid metered by its power balance (no PCC transformer, no "
+                "own ext_grid) cannot be re-solved with parameters (MPC); the oracle can.")
         else:  # the env's fallback: zone load - device output + losses of the zone's lines
             own_load = sc.load_p[:, ag.load_rows].sum(axis=1)
             gen = 0
@@ -566,7 +609,8 @@ def _build(sc: DayScenario, rn: RadialNetwork, taps: np.ndarray, *, soft: bool,
         imports[ag.name] = imp
         cost = dev_cost[ag.name]
         if ag.include_grid_cost:
-            cost = cost + _grid_cost(imp, sc.price, ag.sell_price_ratio, dt, ag.name)
+            price = sc.price if inputs is None else inputs.price
+            cost = cost + _grid_cost(imp, price, ag.sell_price_ratio, dt, ag.name)
         agent_cost[ag.name] = cost
     cost_expr = sum(agent_cost.values())
     objective = cost_expr + penalty if soft else cost_expr
@@ -575,8 +619,14 @@ def _build(sc: DayScenario, rn: RadialNetwork, taps: np.ndarray, *, soft: bool,
     # priced losses of the branches no microgrid pays for: the env's import metering
     # leaves them out, which is what lets the relaxation inflate them (_solve_model)
     unpaid = _unpaid_branches(sc, rn)
-    feeder_loss = (cp.sum(cp.multiply(r[:, unpaid] * sc.price[:, None] * dt * rn.base_mva,
-                                      L[:, unpaid])) if unpaid.any() else None)
+    if inputs is not None and unpaid.any():
+        # (T, n_unpaid) parameter-affine price grid times the variable: DPP
+        grid = cp.reshape(inputs.loss_price, (T, 1), order="C") @ np.ones((1, int(unpaid.sum())))
+        feeder_loss = cp.sum(cp.multiply(r[:, unpaid] * dt * rn.base_mva,
+                                         cp.multiply(grid, L[:, unpaid])))
+    else:
+        feeder_loss = (cp.sum(cp.multiply(r[:, unpaid] * sc.price[:, None] * dt * rn.base_mva,
+                                          L[:, unpaid])) if unpaid.any() else None)
     return _Model(problem=problem, cost_expr=cost_expr,
                   penalty_expr=penalty if soft else None, agent_cost=agent_cost,
                   imports=imports, P=P, Q=Q, L=L, W=W, U=U, dev_p=dev_p, dev_q=dev_q,

@@ -1,0 +1,386 @@
+"""Model-predictive control (``mpc``): the oracle's DistFlow model, re-planned every
+hour with forecasts an operator really has.
+
+Why: the oracle knows the whole day in advance, which no controller does. MPC is
+what an operator with an optimiser would deploy: every hour it plans the next
+``horizon`` hours (24 by default) from forecasts and the measured state (battery
+SOC), applies the first hour, and plans again an hour later.
+
+* **Model**: exactly the oracle's (:func:`.oracle._build`: DistFlow with the SOC
+  relaxation, regulators as continuous ideal regulators, the same voltage margin,
+  device limits and costs, export credited at ``sell_price_ratio``), built **once**
+  with the day's data as cvxpy Parameters (DPP, :class:`.oracle.ModelInputs`), so each
+  hourly re-solve only updates numbers and reuses the compiled problem. Limits are
+  soft (penalised slacks), so a bad forecast never leaves the controller without a
+  plan. As in the oracle, a share of the unpaid feeder losses is priced
+  (``loss_weights``, raised in turn until the cone is tight; a parameter too); the
+  oracle's slower polishing steps (CCP, battery direction fixing) are left out.
+* **Forecasts** (``forecast=``) of loads, renewable availability and price:
+
+  - ``"persistence"`` (default): each hour as the same hour yesterday;
+  - ``"seasonal"``: each hour as the mean of the same hour over the last
+    ``seasonal_days`` (7) days;
+  - ``"perfect"``: the real data (the oracle's information; a consistency check).
+
+  Hours before the split's first hour wrap to its end, as the environment's own
+  data does.
+* **End of the episode**: the environment does not value energy left in a battery
+  when the episode ends (nor does the oracle), so hours past the episode's end are
+  planned at price 0 (``episode_aware=True``): the plan then has no use for the
+  energy either. ``episode_aware=False`` plans a plain rolling 24 h.
+
+``MPCController.solve_ms`` holds the wall time of every hourly solve (parameter
+update, cvxpy's reuse of the compiled problem and the solver).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+import cvxpy as cp
+import numpy as np
+
+from heron.core.policies import Policy
+from powergrid.optimization.network import RadialNetwork
+from powergrid.optimization.oracle import (
+    CONTINUOUS_SOLVER,
+    LOSS_WEIGHTS,
+    SOLVER_OPTIONS,
+    ModelInputs,
+    _build,
+    _is_exact,
+    _pick_solver,
+    _tap_array,
+    load_to_buses,
+)
+from powergrid.optimization.scenario import UnsupportedSetupError, make_env, scenario_from_env
+
+log = logging.getLogger(__name__)
+
+FORECASTS = ("persistence", "seasonal", "perfect")
+SEASONAL_DAYS = 7
+#: solves within this many ms count towards the MPC's per-step target (bench)
+TARGET_STEP_MS = 100.0
+
+
+@dataclass
+class _Day:
+    """One day of exogenous data, hour by hour, as the environment sets it."""
+
+    price: np.ndarray  # (24,)
+    load_p: np.ndarray  # (24, n_load) MW before scaling
+    load_q: np.ndarray
+    available: dict[tuple[str, str], np.ndarray]  # (24,) MW
+
+
+class _History:
+    """The split's data by absolute hour, read off a private copy of the environment.
+
+    Why a private environment: the data must be what the environment uses (profiles,
+    load scales, DSO load), and reading it must not move the environment being
+    controlled. Days are read once and cached.
+    """
+
+    def __init__(self, env: Any) -> None:
+        self.env = env
+        self.hours = len(env.dataset[env.split]["load"])
+        self.days = self.hours // 24
+        self._cache: dict[int, _Day] = {}
+        self._renewables = [(a, n, dev) for a in env.possible_agents
+                            for n, dev in env.agent_dict[a].devices.items()
+                            if hasattr(dev, "available_power")]
+
+    def day(self, d: int) -> _Day:
+        d %= self.days
+        if d not in self._cache:
+            env, gm = self.env, self.env.grid_model
+            env._init_exogenous(d * 24)
+            n_load = len(env.net.load)
+            out = _Day(price=np.zeros(24), load_p=np.zeros((24, n_load)),
+                       load_q=np.zeros((24, n_load)),
+                       available={(a, n): np.zeros(24) for a, n, _ in self._renewables})
+            for t in range(24):
+                env._set_exogenous(t)
+                out.price[t] = float(env._price[t])
+                out.load_p[t] = gm.load_p
+                out.load_q[t] = gm.load_q
+                for a, n, dev in self._renewables:
+                    out.available[(a, n)][t] = float(dev.available_power)
+            self._cache[d] = out
+        return self._cache[d]
+
+    def hours_(self, start: int, n: int) -> _Day:
+        """Hours ``start .. start + n - 1`` (absolute, may be negative: wraps)."""
+        days = range(start // 24, (start + n - 1) // 24 + 1)
+        parts = [self.day(d) for d in days]
+        lo = start - days[0] * 24
+
+        def cat(get: Any) -> np.ndarray:
+            return np.concatenate([get(p) for p in parts], axis=0)[lo: lo + n]
+
+        keys = parts[0].available.keys()
+        return _Day(price=cat(lambda p: p.price), load_p=cat(lambda p: p.load_p),
+                    load_q=cat(lambda p: p.load_q),
+                    available={k: cat(lambda p, k=k: p.available[k]) for k in keys})
+
+
+def _mean(days: list[_Day]) -> _Day:
+    return _Day(price=np.mean([d.price for d in days], axis=0),
+                load_p=np.mean([d.load_p for d in days], axis=0),
+                load_q=np.mean([d.load_q for d in days], axis=0),
+                available={k: np.mean([d.available[k] for d in days], axis=0)
+                           for k in days[0].available})
+
+
+@dataclass
+class StepPlan:
+    """The plan made at one hour: first-hour setpoints per agent and device."""
+
+    hour: int
+    status: str
+    loss_weight: float
+    solve_ms: float
+    setpoints: dict[str, dict[str, tuple[float, float, float]]] = field(default_factory=dict)
+
+
+class MPCController:
+    """Receding-horizon DistFlow dispatch of every microgrid of ``env`` (one plan a step).
+
+    Args:
+        env: the environment being controlled (its current day and battery states are
+            read at each step; it is never stepped or reset here).
+        horizon: hours planned each step.
+        forecast: ``"persistence"``, ``"seasonal"`` or ``"perfect"`` (module docstring).
+        seasonal_days: days averaged by the seasonal forecast.
+        loss_weights: shares of the unpaid feeder losses to price, tried in turn (0 first)
+            until the relaxation is exact.
+        episode_aware: plan hours past the episode's end at price 0.
+    """
+
+    def __init__(self, env: Any, *, horizon: int = 24, forecast: str = "persistence",
+                 seasonal_days: int = SEASONAL_DAYS,
+                 loss_weights: tuple[float, ...] = (0.0, *LOSS_WEIGHTS),
+                 episode_aware: bool = True) -> None:
+        if forecast not in FORECASTS:
+            raise ValueError(f"forecast {forecast!r}: choose from {FORECASTS}.")
+        if horizon < 1 or seasonal_days < 1:
+            raise ValueError("horizon and seasonal_days must be >= 1.")
+        self.env, self.horizon, self.forecast = env, int(horizon), forecast
+        self.seasonal_days, self.loss_weights = int(seasonal_days), tuple(loss_weights)
+        self.episode_aware = episode_aware
+        self.solver = _pick_solver(False)
+        self.plans: list[StepPlan] = []
+        self.solve_ms: list[float] = []
+        t0 = time.perf_counter()
+        shadow = make_env(env.env_config, env.split, self.horizon)
+        self.history = _History(shadow)
+        self._build(scenario_from_env(shadow, 0, self.horizon))
+        self._compile()
+        self.build_s = time.perf_counter() - t0
+        self._cache: dict[int, dict[str, np.ndarray]] = {}
+
+    # ------------------------------------------------------------------ the model
+    def _build(self, sc: Any) -> None:
+        for d in sc.devices:
+            if d.kind == "generator" and d.config.allow_commitment:
+                raise UnsupportedSetupError(f"{d.agent}/{d.name}: unit commitment is not "
+                                            "modelled by the MPC (the oracle handles it).")
+        T = self.horizon
+        self.sc, self.rn = sc, RadialNetwork.from_net(sc.net)
+        self.ratios = {ag.name: ag.sell_price_ratio for ag in sc.agents if ag.include_grid_cost}
+        nB = self.rn.n_bus
+        renewable = [(d.agent, d.name) for d in sc.devices if d.kind == "renewable"]
+        ess = [d for d in sc.devices if d.kind == "ess"]
+        self.inputs = ModelInputs(
+            load_p=cp.Parameter((T, nB), name="load_p"), load_q=cp.Parameter((T, nB),
+                                                                              name="load_q"),
+            price=cp.Parameter(T, name="price"), loss_price=cp.Parameter(T, name="loss_price"),
+            available={k: cp.Parameter(T, nonneg=True, name=f"avail.{k[0]}.{k[1]}")
+                       for k in renewable},
+            e0={(d.agent, d.name): cp.Parameter(name=f"e0.{d.agent}.{d.name}") for d in ess})
+        taps, regulated = _tap_array(sc, "regulated")
+        margin = sc.regulator_bandwidth / 2.0 if (regulated and sc.regulators) else 0.0
+        self.model = _build(sc, self.rn, taps, soft=True, integer=False,
+                            voltage_buses="microgrids", regulated=regulated,
+                            voltage_margin=margin, inputs=self.inputs)
+        objective = self.model.objective
+        if self.model.feeder_loss is not None:
+            objective = objective + self.model.feeder_loss
+        self.problem = cp.Problem(cp.Minimize(objective), self.model.constraints)
+        if not self.problem.is_dcp(dpp=True):  # pragma: no cover - a modelling bug
+            raise RuntimeError("the MPC model is not DPP: every re-solve would recompile.")
+        self.Mload = np.asarray(load_to_buses(sc.net, self.rn).todense()) / self.rn.base_mva
+
+    def _compile(self) -> None:
+        """Solve once on the split's first hours so that cvxpy compiles the problem now:
+        every later solve (``solve_ms``) only updates parameters."""
+        fc = self.history.hours_(0, self.horizon)
+        inp = self.inputs
+        inp.price.value = fc.price
+        inp.loss_price.value = np.zeros(self.horizon)
+        inp.load_p.value = fc.load_p @ self.Mload
+        inp.load_q.value = fc.load_q @ self.Mload
+        for key, par in inp.available.items():
+            par.value = np.maximum(fc.available[key], 0.0)
+        for d in self.sc.devices:
+            if d.kind == "ess":
+                inp.e0[(d.agent, d.name)].value = d.config.init_soc * d.config.e_capacity_MWh
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Solution may be inaccurate")
+            self.problem.solve(solver=self.solver, **SOLVER_OPTIONS.get(CONTINUOUS_SOLVER, {}))
+
+    # ------------------------------------------------------------------ forecasts
+    def forecast_window(self, hour: int) -> _Day:
+        """The forecast made at absolute ``hour`` for hours ``hour .. hour + horizon - 1``."""
+        return forecast_window(self.history, hour, self.horizon, self.forecast,
+                               self.seasonal_days)
+
+    # ------------------------------------------------------------------ stepping
+    def reset(self) -> None:
+        self._cache.clear()
+
+    def actions_at(self, t: int) -> dict[str, np.ndarray]:
+        """Native-size actions of every agent for step ``t`` of the current episode."""
+        if t not in self._cache:
+            self._cache = {t: self._plan(t)}
+        return self._cache[t]
+
+    def _set_inputs(self, t: int) -> None:
+        env, inp = self.env, self.inputs
+        hour = int(env._start_hour) + t
+        fc = self.forecast_window(hour)
+        price = fc.price.copy()
+        if self.episode_aware:
+            price[max(int(env.max_episode_steps) - t, 0):] = 0.0
+        for name, ratio in self.ratios.items():
+            if ratio != 1.0 and np.any(price * (1.0 - ratio) < 0):
+                raise UnsupportedSetupError(f"{name}: sell_price_ratio {ratio} with prices of "
+                                            "both signs makes the settlement non-convex.")
+        inp.price.value = price
+        inp.load_p.value = fc.load_p @ self.Mload
+        inp.load_q.value = fc.load_q @ self.Mload
+        for key, par in inp.available.items():
+            par.value = np.maximum(fc.available[key], 0.0)
+        self._avail_now = {k: float(v[0]) for k, v in fc.available.items()}
+        for (a, n), par in inp.e0.items():
+            dev = env.agent_dict[a].devices[n]
+            par.value = float(dev.state.storage.soc) * float(dev.config.e_capacity_MWh)
+
+    def _solve(self, t: int) -> tuple[str, float]:
+        """Solve, raising the loss weight until the cone is tight. Within an episode the
+        search starts at the last step's weight (the next hour rarely needs less), so
+        most steps take one solve."""
+        start = 0
+        if t > 0 and self.plans and self.plans[-1].loss_weight in self.loss_weights:
+            start = self.loss_weights.index(self.plans[-1].loss_weight)
+        status, weight = "not solved", 0.0
+        for weight in self.loss_weights[start:]:
+            self.inputs.loss_price.value = weight * np.maximum(self.inputs.price.value, 0.0)
+            try:
+                with warnings.catch_warnings():  # the status says it (optimal_inaccurate)
+                    warnings.filterwarnings("ignore", message="Solution may be inaccurate")
+                    self.problem.solve(solver=self.solver,
+                                       **SOLVER_OPTIONS.get(CONTINUOUS_SOLVER, {}))
+                status = str(self.problem.status)
+            except cp.error.SolverError as exc:
+                log.warning("MPC solve failed: %s", exc)
+                status = "solver_error"
+            if status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) or _is_exact(self.model):
+                break
+        return status, weight
+
+    def _plan(self, t: int) -> dict[str, np.ndarray]:
+        t0 = time.perf_counter()
+        self._set_inputs(t)
+        status, weight = self._solve(t)
+        ms = 1e3 * (time.perf_counter() - t0)
+        self.solve_ms.append(ms)
+        plan = StepPlan(hour=t, status=status, loss_weight=weight, solve_ms=ms)
+        ok = status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE)
+        if not ok:
+            log.warning("MPC step %d: %s; devices get their neutral action", t, status)
+        out = {}
+        for a in self.env.possible_agents:
+            parts = []
+            for name, dev in self.env.agent_dict[a].devices.items():
+                parts.append(self._device_action(a, name, dev, ok, plan))
+            out[a] = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+        self.plans.append(plan)
+        return out
+
+    def _device_action(self, agent: str, name: str, dev: Any, ok: bool,
+                       plan: StepPlan) -> np.ndarray:
+        from powergrid.agents.transformer import Transformer
+
+        key = (agent, name)
+        if isinstance(dev, Transformer):
+            return dev.action_for_setpoint(dev.config.init_tap)
+        if not ok:
+            return np.zeros(dev.get_action_space().shape[0], dtype=np.float32)
+        p = float(np.asarray(self.model.dev_p[key].value).ravel()[0])
+        q = float(np.asarray(self.model.dev_q[key].value).ravel()[0])
+        plan.setpoints.setdefault(agent, {})[name] = (p, q, self._avail_now.get(key, np.nan))
+        if key in self._avail_now:  # deliver the planned share of what is available
+            return dev.action_for_setpoint(p, q, p_available_MW=self._avail_now[key])
+        if hasattr(dev, "state") and "storage" in dev.state:
+            return dev.action_for_setpoint(p, q)
+        return dev.action_for_setpoint(p, q, on=True)
+
+
+def forecast_window(hist: _History, hour: int, horizon: int, kind: str = "persistence",
+                    seasonal_days: int = SEASONAL_DAYS) -> _Day:
+    """Forecast, made at absolute ``hour``, of hours ``hour .. hour + horizon - 1``."""
+    if kind == "perfect":
+        return hist.hours_(hour, horizon)
+    if kind == "persistence":
+        return _shift(hist, hour, horizon, 1)
+    if kind == "seasonal":
+        return _mean([_shift(hist, hour, horizon, k) for k in range(1, seasonal_days + 1)])
+    raise ValueError(f"forecast {kind!r}: choose from {FORECASTS}.")
+
+
+def _shift(hist: _History, hour: int, n: int, days_back: int) -> _Day:
+    """Hours ``hour .. hour + n - 1`` as they were ``days_back`` days earlier."""
+    return hist.hours_(hour - 24 * days_back, n)
+
+
+class MPCPolicy(Policy):
+    """One agent's view of a shared :class:`MPCController` (one plan per env step)."""
+
+    def __init__(self, controller: MPCController, agent_id: str) -> None:
+        self.controller, self.agent_id = controller, agent_id
+        self.t = 0
+
+    def reset(self, seed: int | None = None) -> None:
+        self.t = 0
+        self.controller.reset()
+
+    def forward(self, observation: Any) -> np.ndarray:
+        a = self.controller.actions_at(self.t)[self.agent_id]
+        self.t += 1
+        return a.copy()
+
+
+#: one controller per (environment, options): compiling the model takes seconds, the
+#: evaluation asks for policies once per day
+_CONTROLLERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def mpc_controller(env: Any, **kwargs: Any) -> MPCController:
+    """The (cached) controller of ``env`` for these options."""
+    per_env = _CONTROLLERS.setdefault(env, {})
+    key = tuple(sorted(kwargs.items()))
+    if key not in per_env:
+        per_env[key] = MPCController(env, **kwargs)
+    return per_env[key]
+
+
+def mpc_policies(env: Any, **kwargs: Any) -> dict[str, MPCPolicy]:
+    """One :class:`MPCPolicy` per agent of ``env``, sharing one controller."""
+    ctrl = mpc_controller(env, **kwargs)
+    return {a: MPCPolicy(ctrl, a) for a in env.possible_agents}

@@ -1,0 +1,68 @@
+"""MPC: the oracle's model re-planned hourly; perfect forecasts reproduce the oracle."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("cvxpy")
+
+from powergrid.evaluation import run_policies
+from powergrid.optimization import make_env
+from powergrid.optimization.mpc import MPCController, forecast_window, mpc_controller
+from powergrid.setups.loader import load_setup
+
+
+@pytest.fixture(scope="module")
+def env():
+    return make_env(load_setup("ieee34_ieee13"), "test", 24)
+
+
+def test_perfect_forecast_mpc_reproduces_the_oracle(env):
+    df, _ = run_policies(env, ["oracle", "mpc:perfect"], days=[1])
+    assert (df.error == "").all(), df.error.tolist()
+    by = df.set_index("policy")
+    oracle, mpc = by.loc["oracle", "total_cost"], by.loc["mpc:perfect", "total_cost"]
+    assert abs(mpc - oracle) <= 0.005 * abs(oracle), (mpc, oracle)
+    assert by.loc["mpc:perfect", "convergence_rate"] == 1.0
+    assert by.loc["mpc:perfect", "mpc_failed_steps"] == 0
+    assert by.loc["mpc:perfect", "mpc_solve_ms_mean"] > 0
+
+
+def test_forecasts_use_only_the_past(env):
+    ctrl = mpc_controller(env, forecast="persistence")
+    hist = ctrl.history
+    hour = 5 * 24 + 7
+    fc = ctrl.forecast_window(hour)
+    yesterday = hist.hours_(hour - 24, 24)
+    np.testing.assert_array_equal(fc.price, yesterday.price)
+    np.testing.assert_array_equal(fc.load_p, yesterday.load_p)
+    assert fc.price.shape == (24,) and fc.load_p.shape[0] == 24
+    # the seasonal forecast is the mean of the same hours over the last 7 days
+    seasonal = forecast_window(hist, hour, 24, "seasonal", seasonal_days=7)
+    week = np.mean([hist.hours_(hour - 24 * k, 24).price for k in range(1, 8)], axis=0)
+    np.testing.assert_allclose(seasonal.price, week)
+    # the perfect forecast is the data itself, and day 0 looks back into the split's end
+    real = hist.hours_(hour, 24)
+    assert not np.allclose(real.price, yesterday.price)
+    wrap = hist.hours_(-24, 24)
+    np.testing.assert_array_equal(wrap.price, hist.day(hist.days - 1).price)
+
+
+def test_the_model_is_compiled_once_and_parameters_matter(env):
+    ctrl = mpc_controller(env, forecast="persistence")
+    assert ctrl.problem.is_dcp(dpp=True)
+    env.reset(seed=0, options={"day": 2})
+    ctrl.reset()
+    ctrl.actions_at(0)
+    prog = ctrl.problem._cache.param_prog  # cvxpy's compiled, parametrised program
+    first = ctrl.problem.value
+    ctrl.inputs.price.value = 2.0 * ctrl.inputs.price.value
+    ctrl.problem.solve(solver=ctrl.solver)
+    assert ctrl.problem._cache.param_prog is prog
+    assert ctrl.problem.value != pytest.approx(first, rel=1e-3)
+
+
+def test_bad_options_are_named(env):
+    with pytest.raises(ValueError, match="forecast"):
+        MPCController(env, forecast="crystal-ball")
