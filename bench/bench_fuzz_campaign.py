@@ -45,11 +45,16 @@ def _commitment(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def setups() -> dict[str, dict[str, Any]]:
-    """The shipped setups, in both in-process execution modes and every protocol."""
+    """The shipped setups, in every execution mode that steps in this process and every
+    protocol (``remote_agents``: the env as the distributed host steps it, in-memory
+    broker; the agent processes themselves are not fuzzed here)."""
     ieee34 = load_setup("ieee34_ieee13")
     return {
         "ieee34_ieee13": {**ieee34, **FAST},
         "ieee34_ieee13 centralized=false": {**ieee34, **FAST, "centralized": False},
+        # the env side of the Redis deployment (agent processes send, the host steps)
+        "ieee34_ieee13 remote_agents (env)": {**ieee34, **FAST, "centralized": False,
+                                              "remote_agents": True},
         "ieee34_ieee13 protocol=p2p": {**ieee34, **FAST, "protocol": "p2p"},
         "ieee34_ieee13 protocol=price_signal": {**ieee34, **FAST, "protocol": "price_signal"},
         "ieee34_ieee13 commitment": {**_commitment(ieee34), **FAST},
