@@ -58,6 +58,8 @@ def test_report_json_plot_and_comparison(tiny_run, tmp_path):
     assert report["files"] == {"json": str(out / "evaluation.json"),
                                "plot": str(out / "evaluation.png")}
     assert "learnt" in format_table(report)
+    ci = report["policies"]["learnt"]["mean_daily_cost_ci95"]
+    assert ci[0] <= report["policies"]["learnt"]["mean_daily_cost"] <= ci[1]
 
 
 def test_deterministic_and_run_folder_accepted(tiny_run):

@@ -81,10 +81,11 @@ def main(argv: list[str] | None = None) -> Path:
 
     print(f"\n[demo] {args.days} test day(s); cost in $ per day summed over microgrids "
           "(negative = net revenue from selling to the DSO; lower is better)")
-    print(f"{'policy':<18} {'cost/day':>10} {'gap to oracle':>14} {'score':>6} "
+    print(f"{'policy':<18} {'cost/day':>10} {'95 % CI (days)':>18} {'gap to oracle':>14} {'score':>6} "
           f"{'voltage viol.':>14} {'line viol.':>11} {'converged':>10}")
     for r in table.to_dict("records"):
-        print(f"{r['policy']:<18} {r['mean_cost_per_day']:>10.1f} "
+        ci = f"[{r['cost_ci95_low']:.0f}, {r['cost_ci95_high']:.0f}]"
+        print(f"{r['policy']:<18} {r['mean_cost_per_day']:>10.1f} {ci:>18} "
               f"{r['optimality_gap_pct']:>13.1f}% {r['score']:>6.1f} "
               f"{r['voltage_violation_rate']:>13.1%} "
               f"{r['line_violation_rate']:>10.1%} {r['convergence_rate']:>10.0%}")

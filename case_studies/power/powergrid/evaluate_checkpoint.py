@@ -93,6 +93,7 @@ def _policy_report(df: Any, label: str) -> dict[str, Any]:
     summary = summarize(df).loc[label]
     return {
         "mean_daily_cost": float(summary.mean_cost_per_day),
+        "mean_daily_cost_ci95": [float(summary.cost_ci95_low), float(summary.cost_ci95_high)],
         "std_daily_cost": float(rows.total_cost.std(ddof=0)),
         "mean_daily_reward": float(rows.total_reward.mean()),
         "violation_rate": float(summary.violation_rate),

@@ -19,7 +19,10 @@ Definitions:
 * **convergence rate**: the share of steps whose power flow converged (for every agent);
 * **normalised score**: ``100 (zero - cost) / (zero - oracle)`` on the mean cost per day:
   0 is the ``zero`` policy (every action 0), 100 the oracle, the way offline-RL
-  benchmarks normalise returns.
+  benchmarks normalise returns;
+* **confidence intervals**: the mean cost per day carries a 95 % bootstrap interval
+  over days (:func:`bootstrap_ci`, days resampled with replacement); results over
+  training seeds are reported as mean ± a 95 % Student-t half-width (:func:`seed_ci`).
 """
 
 from __future__ import annotations
@@ -98,6 +101,45 @@ def normalised_score(cost: float, zero_cost: float, oracle_cost: float) -> float
     return float(100.0 * (zero_cost - cost) / span)
 
 
+#: bootstrap resamples and the fixed seed that makes a report's intervals reproducible
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 0
+
+
+def bootstrap_ci(values: Sequence[float], level: float = 0.95,
+                 resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED
+                 ) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``values`` (NaNs dropped).
+
+    Why bootstrap: daily costs are skewed (sunny and windy days, price spikes) and a
+    normal interval would be symmetric. One value gives a zero-width interval.
+    """
+    x = np.asarray([v for v in values if np.isfinite(v)], dtype=float)
+    if x.size == 0:
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    means = x[rng.integers(0, x.size, size=(resamples, x.size))].mean(axis=1)
+    tail = 100.0 * (1.0 - level) / 2.0
+    return float(np.percentile(means, tail)), float(np.percentile(means, 100.0 - tail))
+
+
+def seed_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
+    """(mean, half-width) of a Student-t interval over independent training seeds.
+
+    Why t and not bootstrap: three to five seeds are too few to resample. One seed
+    gives an infinite half-width: a single run says nothing about the spread.
+    """
+    from scipy import stats
+
+    x = np.asarray([v for v in values if np.isfinite(v)], dtype=float)
+    if x.size == 0:
+        return math.nan, math.nan
+    if x.size == 1:
+        return float(x[0]), math.inf
+    half = stats.t.ppf(0.5 + level / 2.0, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size)
+    return float(x.mean()), float(half)
+
+
 def episode_metrics(rows: Rows, v_limits: VLimits) -> dict[str, float]:
     """Every per-episode metric of one day's rows (see the module docstring)."""
     if not rows:
@@ -128,7 +170,8 @@ def add_gap(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def summarize(df: pd.DataFrame) -> pd.DataFrame:
-    """Per policy: days, mean / std / total cost per day, gap, rates and the score.
+    """Per policy: days, mean / std / total cost per day with its bootstrap 95 % interval
+    over days, gap, rates and the score.
 
     ``df`` has one row per (policy, day) with :func:`episode_metrics`' columns (and
     ``optimality_gap_pct`` from :func:`add_gap`). The score needs ``zero`` and
@@ -148,6 +191,10 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
         convergence_rate=("convergence_rate", "mean"),
     )
     agg["std_cost_per_day"] = agg["std_cost_per_day"].fillna(0.0)
+    cis = {name: bootstrap_ci(g.total_cost.tolist())
+           for name, g in df.groupby("policy", sort=False)}
+    agg["cost_ci95_low"] = [cis[n][0] for n in agg.index]
+    agg["cost_ci95_high"] = [cis[n][1] for n in agg.index]
     costs = agg["mean_cost_per_day"]
     if SCORE_ZERO in costs and SCORE_FULL in costs:
         agg["score"] = [normalised_score(c, costs[SCORE_ZERO], costs[SCORE_FULL]) for c in costs]

@@ -11,12 +11,14 @@ import pytest
 
 from powergrid.metrics import (
     add_gap,
+    bootstrap_ci,
     convergence_rate,
     day_cost,
     episode_metrics,
     gap_pct,
     line_violation_rate,
     normalised_score,
+    seed_ci,
     summarize,
     violation_rate,
     voltage_violation_rate,
@@ -90,7 +92,23 @@ def test_summary_over_days():
     assert s.loc["zero", "score"] == pytest.approx(0.0)
     assert s.loc["oracle", "score"] == pytest.approx(100.0)
     assert s.loc["rule", "voltage_violation_rate"] == pytest.approx(0.5)
+    assert s.loc["rule", "cost_ci95_low"] <= -1700.0 <= s.loc["rule", "cost_ci95_high"]
+    assert s.loc["rule", "cost_ci95_low"] >= -1800.0 and s.loc["rule", "cost_ci95_high"] <= -1600
     assert math.isnan(summarize(df[df.policy != "zero"]).loc["rule", "score"])
+
+
+def test_confidence_intervals():
+    # constant days: no spread; one value: a point
+    assert bootstrap_ci([5.0, 5.0, 5.0]) == (5.0, 5.0)
+    assert bootstrap_ci([2.0]) == (2.0, 2.0)
+    lo, hi = bootstrap_ci(list(range(100)))
+    assert lo < 49.5 < hi and hi - lo == pytest.approx(2 * 1.96 * 29.0 / 10, rel=0.15)
+    assert bootstrap_ci([1.0, 9.0, 4.0]) == bootstrap_ci([1.0, 9.0, 4.0])  # seeded
+    # Student-t over seeds: [1, 2, 3] -> 2 +- t(0.975, 2) * 1 / sqrt(3)
+    mean, half = seed_ci([1.0, 2.0, 3.0])
+    assert mean == pytest.approx(2.0) and half == pytest.approx(4.302653 / math.sqrt(3))
+    assert seed_ci([7.0]) == (7.0, math.inf)
+    assert all(math.isnan(v) for v in seed_ci([]))
 
 
 def test_episode_record_summary_uses_the_same_definitions():
