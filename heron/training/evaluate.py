@@ -1,11 +1,16 @@
 """Trained checkpoints as plain :class:`heron.core.policies.Policy` objects.
 
 Evaluation code compares RL against rule-based and optimisation baselines through
-one interface (``forward(obs) -> action`` in the agent's *native* spaces), so an
-:class:`RLlibPolicy` hides everything RLlib-specific: which module an agent maps
-to, observation normalisation (``normalize_obs``), padding / one-hot ids, the
-[-1, 1] action normalisation and the dropping of padded action dims. It needs only the checkpoint folder (RLModule
-weights + ``heron_policy.json``): no env, no Ray cluster, no Algorithm.
+one interface (``forward(obs) -> action`` in the agent's *native* spaces), so a
+:class:`CheckpointPolicy` hides everything RLlib-specific: which module an agent
+maps to, observation normalisation (``normalize_obs``), padding / one-hot ids, the
+[-1, 1] action normalisation and the dropping of padded action dims. It needs only
+the checkpoint folder: no env, no Ray cluster, no Algorithm.
+
+Two backends share that processing: the pickle-free actor files
+(:mod:`heron.training.safe_policy`, plain torch, no Ray) and RLlib's own module
+files (:class:`RLlibPolicy`), which RLlib unpickles. :func:`load_policies` prefers
+the first and warns when it has to fall back to the second.
 
 For ``mappo-cc`` only the actor is used: decentralised execution needs the
 agent's local observation, never the global state.
@@ -25,6 +30,12 @@ from heron.training.wrappers import normalize_observation, pad_observation, unpa
 
 MODULES_SUBDIR = Path("learner_group") / "learner" / "rl_module"
 
+_log = logging.getLogger(__name__)
+
+
+class PickleRefusedError(RuntimeError):
+    """Loading would unpickle files (``allow_pickle=False`` forbids it)."""
+
 
 def load_metadata(checkpoint: str | Path) -> dict[str, Any]:
     from heron.training.rllib import METADATA_FILE
@@ -39,7 +50,11 @@ def load_metadata(checkpoint: str | Path) -> dict[str, Any]:
 
 
 def load_module(checkpoint: str | Path, module_id: str) -> Any:
-    """The trained RLModule ``module_id`` from an Algorithm checkpoint (CPU, eval mode)."""
+    """The trained RLModule ``module_id`` from an Algorithm checkpoint (CPU, eval mode).
+
+    This unpickles the checkpoint's ``class_and_ctor_args.pkl`` and
+    ``module_state.pkl`` (RLlib's format): only for checkpoints you trust.
+    """
     from ray.rllib.core.rl_module.rl_module import RLModule
 
     path = Path(checkpoint).resolve() / MODULES_SUBDIR / module_id
@@ -69,31 +84,26 @@ def _to_env_action(a: np.ndarray, low: np.ndarray, high: np.ndarray, normalize: 
     return a
 
 
-class RLlibPolicy(Policy):
-    """Deterministic (or sampling) policy of one agent from a HERON checkpoint.
+class CheckpointPolicy(Policy):
+    """What every trained policy of a HERON checkpoint does around its network.
 
     ``forward`` takes the agent's raw env observation and returns an action in the
-    agent's own action space, ready for ``env.step``.
+    agent's own action space, ready for ``env.step``. Subclasses only supply the
+    network (:meth:`_network_inputs` -> Gaussian inputs ``[mean, log_std]``) and
+    the sampling, so the RLlib-backed and the pickle-free policy
+    (:mod:`heron.training.safe_policy`) cannot drift apart in pre/post-processing.
     """
 
-    def __init__(
-        self,
-        checkpoint: str | Path,
-        agent_id: str,
-        deterministic: bool = True,
-        *,
-        _module: Any = None,
-        _metadata: dict[str, Any] | None = None,
-    ) -> None:
+    def __init__(self, checkpoint: str | Path, agent_id: str, deterministic: bool,
+                 metadata: dict[str, Any]) -> None:
         self.checkpoint = Path(checkpoint)
         self.agent_id = agent_id
         self.deterministic = deterministic
-        self.metadata = _metadata or load_metadata(checkpoint)
+        self.metadata = metadata
         mapping = self.metadata["agent_to_module"]
         if agent_id not in mapping:
             raise KeyError(f"Agent {agent_id!r} not in checkpoint; agents: {sorted(mapping)}.")
         self.module_id = mapping[agent_id]
-        self.module = _module if _module is not None else load_module(checkpoint, self.module_id)
         space = self.metadata["module_action_spaces"][self.module_id]
         self._low = np.asarray(space["low"], dtype=np.float64)
         self._high = np.asarray(space["high"], dtype=np.float64)
@@ -107,39 +117,43 @@ class RLlibPolicy(Policy):
             return len(self._obs_norm["agents"][self.agent_id]["mean"])
         return None
 
-    def dist_inputs(self, observation: Any) -> Any:
-        """Action-distribution inputs for one local observation.
+    def module_input(self, observation: Any) -> np.ndarray:
+        """The float32 vector the network sees for one local observation.
 
         The observation may be the agent's own or an env-padded one (``pad_spaces``:
         own entries first, then zeros); the padding is dropped here so a checkpoint
         acts the same whichever way the env was configured.
         """
-        import torch
-        from ray.rllib.core.columns import Columns
-
         native = self._native_obs_dim()
         observation = np.asarray(observation, dtype=np.float32).reshape(-1)
         if native is not None and observation.shape[0] > native:
             observation = observation[:native]
         if self._obs_norm:
             observation = normalize_observation(self._obs_norm, self.agent_id, observation)
-        obs = (pad_observation(self._pad, self.agent_id, observation) if self._pad
-               else np.asarray(observation, dtype=np.float32).reshape(-1))
-        x = torch.from_numpy(obs)[None]
+        if self._pad:
+            return pad_observation(self._pad, self.agent_id, observation)
+        return np.asarray(observation, dtype=np.float32).reshape(-1)
+
+    def dist_inputs(self, observation: Any) -> Any:
+        """Action-distribution inputs (a ``[1, 2 * act_dim]`` torch tensor)."""
+        import torch
+
+        x = torch.from_numpy(self.module_input(observation))[None]
         with torch.no_grad():
-            if self.metadata.get("centralized_critic"):
-                return self.module.actor_dist_inputs(x)
-            return self.module.forward_inference({Columns.OBS: x})[Columns.ACTION_DIST_INPUTS]
+            return self._network_inputs(x)
+
+    def _network_inputs(self, x: Any) -> Any:
+        raise NotImplementedError
+
+    def _sample(self, inputs: Any) -> Any:
+        raise NotImplementedError
 
     def forward(self, observation: Any) -> np.ndarray:
         import torch
 
         inputs = self.dist_inputs(observation)
-        dist = self.module.get_inference_action_dist_cls().from_logits(inputs)
-        if self.deterministic:
-            dist = dist.to_deterministic()
         with torch.no_grad():
-            a = dist.sample()[0].cpu().numpy().astype(np.float64)
+            a = self._sample(inputs)[0].cpu().numpy().astype(np.float64)
         a = _to_env_action(a, self._low, self._high, self.metadata.get("normalize_actions", True),
                            self.metadata.get("clip_actions", False))
         if self._pad:
@@ -147,11 +161,74 @@ class RLlibPolicy(Policy):
         return a.astype(np.float32)
 
 
-def load_policies(checkpoint: str | Path, deterministic: bool = True) -> dict[str, RLlibPolicy]:
-    """One :class:`RLlibPolicy` per agent; a shared module is loaded once."""
+class RLlibPolicy(CheckpointPolicy):
+    """Deterministic (or sampling) policy of one agent from RLlib's module files.
+
+    Loading those files unpickles them (see :func:`load_module`); prefer
+    :func:`load_policies`, which uses the pickle-free format when it is there.
+    """
+
+    def __init__(
+        self,
+        checkpoint: str | Path,
+        agent_id: str,
+        deterministic: bool = True,
+        *,
+        _module: Any = None,
+        _metadata: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(checkpoint, agent_id, deterministic,
+                         _metadata or load_metadata(checkpoint))
+        self.module = _module if _module is not None else load_module(checkpoint, self.module_id)
+
+    def _network_inputs(self, x: Any) -> Any:
+        return module_dist_inputs(self.module, x, bool(self.metadata.get("centralized_critic")))
+
+    def _sample(self, inputs: Any) -> Any:
+        dist = self.module.get_inference_action_dist_cls().from_logits(inputs)
+        if self.deterministic:
+            dist = dist.to_deterministic()
+        return dist.sample()
+
+
+def module_dist_inputs(module: Any, x: Any, centralized_critic: bool) -> Any:
+    """RLlib's own inference path of a HERON RLModule on a batch of module inputs;
+    for ``mappo-cc`` only the actor (decentralised execution)."""
+    from ray.rllib.core.columns import Columns
+
+    if centralized_critic:
+        return module.actor_dist_inputs(x)
+    return module.forward_inference({Columns.OBS: x})[Columns.ACTION_DIST_INPUTS]
+
+
+def load_policies(checkpoint: str | Path, deterministic: bool = True, *,
+                  allow_pickle: bool = True) -> dict[str, CheckpointPolicy]:
+    """One policy per agent from a heron.training checkpoint.
+
+    Uses the pickle-free files (:mod:`heron.training.safe_policy`) when the
+    checkpoint has them: JSON + safetensors, nothing that can run code. Otherwise it
+    falls back to RLlib's module files, which **unpickles** them (Ray's
+    ``RLModule.from_checkpoint``): a checkpoint from someone else can then run code
+    on this machine. That fallback logs a warning; ``allow_pickle=False`` refuses it
+    (:class:`PickleRefusedError`). A shared module is loaded once.
+    """
+    from heron.training.safe_policy import has_safe_policy, load_safe_policies
+
+    if has_safe_policy(checkpoint):
+        return load_safe_policies(checkpoint, deterministic)
+    if not allow_pickle:
+        raise PickleRefusedError(
+            f"{checkpoint} has no pickle-free policy files (heron_actor.json, "
+            "heron_actor.safetensors); loading its RLlib module files would unpickle them, "
+            "which can run code. Convert a checkpoint you trust once with "
+            "heron.training.safe_policy.export_safe_policy(checkpoint, out_dir).")
+    _log.warning(
+        "%s has no pickle-free policy files: loading RLlib's module files, which UNPICKLES "
+        "them (a checkpoint can run code when loaded; only load checkpoints you trust). "
+        "Convert it once with heron.training.safe_policy.export_safe_policy.", checkpoint)
     meta = load_metadata(checkpoint)
     modules: dict[str, Any] = {}
-    out = {}
+    out: dict[str, CheckpointPolicy] = {}
     for agent, mid in meta["agent_to_module"].items():
         if mid not in modules:
             modules[mid] = load_module(checkpoint, mid)

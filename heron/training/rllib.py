@@ -23,6 +23,7 @@ training, evaluation and tests.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -40,6 +41,8 @@ METADATA_FILE = "heron_policy.json"
 #: Random-action env steps used to measure observation statistics (a few seconds for
 #: a power-flow env; 20 days of hourly data for the power case study).
 OBS_STATS_STEPS = 480
+
+_log = logging.getLogger(__name__)
 
 
 def merged_env_config(env_config: dict[str, Any] | None, cfg: TrainConfig) -> dict[str, Any]:
@@ -296,11 +299,47 @@ def build_algorithm(
 
 
 def save_checkpoint(algo: Any, path: str | Path) -> Path:
-    """``algo.save_to_path`` plus HERON's policy metadata next to it."""
+    """``algo.save_to_path`` plus HERON's policy metadata and pickle-free actor.
+
+    RLlib's files (pickles) are what ``--resume`` restores; the safe files
+    (:mod:`heron.training.safe_policy`) are what evaluation loads, so acting with a
+    checkpoint never needs to unpickle it. An actor the safe format cannot describe
+    only costs a logged warning: evaluation then falls back to RLlib's files.
+    """
     path = Path(path).resolve()
     path.mkdir(parents=True, exist_ok=True)
     algo.save_to_path(str(path))
     metadata = getattr(algo, "heron_metadata", None)
     if metadata is not None:
         (path / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
+        _save_safe_policy(algo, metadata, path)
     return path
+
+
+def _learner_modules(algo: Any, metadata: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The trained modules: the local learner's (HERON trains with
+    ``num_learners=0``), else read back from the checkpoint this process just wrote."""
+    mids = sorted(set(metadata["agent_to_module"].values()))
+    learner = getattr(getattr(algo, "learner_group", None), "_learner", None)
+    if learner is not None:
+        return {m: learner.module[m] for m in mids}
+    from heron.training.evaluate import load_module
+
+    return {m: load_module(path, m) for m in mids}
+
+
+def _save_safe_policy(algo: Any, metadata: dict[str, Any], path: Path) -> None:
+    from heron.training.safe_policy import (
+        ACTOR_FILE,
+        WEIGHTS_FILE,
+        SafeExportError,
+        write_safe_policy,
+    )
+
+    try:
+        write_safe_policy(_learner_modules(algo, metadata, path), metadata, path)
+    except SafeExportError as exc:
+        for name in (ACTOR_FILE, WEIGHTS_FILE):
+            (path / name).unlink(missing_ok=True)
+        _log.warning("no pickle-free policy written to %s (%s); evaluating it will unpickle "
+                     "RLlib's module files.", path, exc)

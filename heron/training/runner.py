@@ -7,7 +7,9 @@ needed to inspect or continue a run without the console log:
 * ``metrics.csv``: one row per iteration (written as it goes, so a crashed run
   still has its history);
 * ``checkpoints/iter_XXXX`` and ``checkpoints/final``: ``algo.save_to_path``
-  output plus ``heron_policy.json`` for :mod:`heron.training.evaluate`;
+  output (pickles: what ``--resume`` restores) plus ``heron_policy.json`` and the
+  pickle-free actor (``heron_actor.json`` + ``.safetensors``, see
+  :mod:`heron.training.safe_policy`) that :mod:`heron.training.evaluate` loads;
 * ``learning_curve.png``: return, cost and violation rate against env steps;
 * ``tensorboard/``: scalars (when tensorboardX is installed; it comes with ray);
 * ``wandb/``: the W&B run with ``--wandb`` (offline without a login, see
