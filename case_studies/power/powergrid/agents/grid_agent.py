@@ -10,6 +10,8 @@ reading voltages and flows). A coordinator on another simulator subclasses
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from gymnasium.spaces import Box
 from gymnasium.spaces import Dict as SpaceDict
@@ -19,6 +21,17 @@ from powergrid.agents.device_agent import DeviceAgent
 
 __all__ = ["GridAgent"]
 
+
+
+def renewable_source(dev: Any) -> str:
+    """"wind" or "solar": the device's ``renewable_source``, else a class name with "wind"."""
+    return getattr(dev, "renewable_source", None) or (
+        "wind" if "wind" in type(dev).__name__.lower() else "solar")
+
+
+def rated_power(dev: Any) -> float:
+    """Nameplate of a renewable device (``config.p_rated_MW``; 1 MW if it has none)."""
+    return float(getattr(getattr(dev, "config", None), "p_rated_MW", 1.0))
 
 class GridAgent(CoordinatorAgent):
     """Grid-level coordinator: a named set of devices with aggregated cost and safety.
@@ -70,11 +83,8 @@ class GridAgent(CoordinatorAgent):
         """
         for dev in self.devices.values():
             if hasattr(dev, "available_power"):
-                source = getattr(dev, "renewable_source", None) or (
-                    "wind" if "wind" in type(dev).__name__.lower() else "solar")
-                pu = wind_pu if source == "wind" else solar_pu
-                rated = getattr(getattr(dev, "config", None), "p_rated_MW", 1.0)
-                dev.available_power = float(pu) * float(rated)
+                pu = wind_pu if renewable_source(dev) == "wind" else solar_pu
+                dev.available_power = float(pu) * rated_power(dev)
 
     # -- RL interface ----------------------------------------------------------------------
     def get_observation(self) -> np.ndarray:

@@ -29,16 +29,21 @@ observation with reward 0 and ``terminated = truncated = False``; ``infos[agent]
 independent random days; test copies walk the test days in order, copy ``i`` taking
 days ``i, i + N, i + 2N, ...``, so N copies cover every test day once per round.
 
-Supported: the ``setpoint`` protocol and the built-in Generator (without
-commitment), ESS, PV and WindTurbine. Other protocols, commitment, tap-changer
-devices and custom device classes are refused with a ConfigError that says to use
-``MultiAgentMicrogrids`` (they are not vectorized yet).
+Devices: the built-in Generator (without commitment), ESS, PV and WindTurbine run as
+arrays. Any other device (a custom ``DeviceAgent`` subclass written as in the
+guide's recipe, a generator with ``allow_commitment``, an RL-controlled
+``Transformer``) runs through a per-copy fallback: one instance per copy, its own
+methods called copy by copy -- correct, slower, with a one-time warning naming the
+class. Protocols: ``setpoint`` only; ``price_signal`` and ``p2p`` are refused with a
+ConfigError that says to use ``MultiAgentMicrogrids``.
 """
 
 from __future__ import annotations
 
+import copy as copy_module
 import logging
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,10 +52,17 @@ import numpy as np
 from powergrid import physics
 from powergrid.agents.device_agent import ConfigError
 from powergrid.agents.generator import Generator
+from powergrid.agents.grid_agent import rated_power, renewable_source
 from powergrid.agents.renewables import RenewableGenerator
 from powergrid.agents.storage import ESS
 
 log = logging.getLogger(__name__)
+
+_WARNED: set[type] = set()
+
+
+class PerCopyFallbackWarning(UserWarning):
+    """A device type without array maths is stepped copy by copy (correct, slower)."""
 
 _INFO_KEYS = ("cost", "safety", "converged", "pf_iterations", "v_min", "v_max",
               "max_line_loading", "grid_import_MW", "total_load_MW", "price", "grid_cost",
@@ -152,17 +164,15 @@ class VectorMultiAgentMicrogrids:
         if protocol != "setpoint" or tpl.market is not None:
             raise ConfigError(f"VectorMultiAgentMicrogrids supports protocol 'setpoint' only, "
                               f"got {protocol!r}; use MultiAgentMicrogrids for it.")
-        for a, agent in tpl.agent_dict.items():
-            for d, dev in agent.devices.items():
-                cls = type(dev)
-                builtin = (cls is Generator and not dev.config.allow_commitment) or cls is ESS \
-                    or (isinstance(dev, RenewableGenerator) and cls.__module__
-                        == "powergrid.agents.renewables")
-                if not builtin:
-                    raise ConfigError(
-                        f"{a}.{d}: {cls.__module__}.{cls.__name__}"
-                        f"{' with allow_commitment' if cls is Generator else ''} is not "
-                        "vectorized yet; use MultiAgentMicrogrids for this setup.")
+
+    @staticmethod
+    def _vectorized(dev: Any) -> bool:
+        """Whether ``dev`` runs on the array maths (else: the per-copy fallback)."""
+        cls = type(dev)
+        if cls is Generator:
+            return not dev.config.allow_commitment
+        return cls is ESS or (isinstance(dev, RenewableGenerator)
+                              and cls.__module__ == "powergrid.agents.renewables")
 
     def _build_series(self, tpl: Any) -> None:
         self._length = len(tpl.dataset[tpl.split]["load"])
@@ -179,7 +189,23 @@ class VectorMultiAgentMicrogrids:
             dso_cfg = tpl.env_config.get("dso_config", {}) or {}
             self._dso_series = tpl._series("load", dso_cfg.get("load_profile"))
 
+    def _add_fallback(self, ai: int, dev: Any, kind: str, row: int, bus: int, col: int,
+                      dim: int) -> None:
+        cls = type(dev)
+        if cls not in _WARNED:
+            _WARNED.add(cls)
+            warnings.warn(
+                f"{cls.__module__}.{cls.__name__} has no array maths in powergrid.physics; "
+                "VectorMultiAgentMicrogrids steps it copy by copy (correct, slower).",
+                PerCopyFallbackWarning, stacklevel=4)
+        self._fallback.append({
+            "agent": ai, "kind": kind, "row": row, "bus": bus, "act": col, "dim": dim,
+            "insts": [copy_module.deepcopy(dev) for _ in range(self.num_envs)],
+            "renewable": hasattr(dev, "available_power"),
+            "wind": renewable_source(dev) == "wind", "rated": rated_power(dev)})
+
     def _build_devices(self, tpl: Any) -> None:
+        self._fallback: list[dict[str, Any]] = []
         self.gens, self.ess, self.ren = _Group(), _Group(), _Group()
         self._agent_devices: list[list[tuple[str, int]]] = []  # (group, index) per agent
         self._act_offset: list[int] = []
@@ -191,9 +217,12 @@ class VectorMultiAgentMicrogrids:
             for d, dev in agent.devices.items():
                 kind, row, bus = rows[d]
                 dim = dev.get_action_space().shape[0]
-                c = dev.config
+                c = getattr(dev, "config", None)
                 name = f"{agent.agent_id}.{d}"
-                if isinstance(dev, Generator):
+                if not self._vectorized(dev):
+                    members.append(("fb", len(self._fallback)))
+                    self._add_fallback(ai, dev, kind, row, bus, col, dim)
+                elif isinstance(dev, Generator):
                     a, b, c0 = (float(x) for x in c.cost_curve_coefs)
                     members.append(("gen", len(self.gens)))
                     self.gens.add(name, ai, row, bus, col, col + 1, p_min=c.p_min_MW,
@@ -227,6 +256,9 @@ class VectorMultiAgentMicrogrids:
         self.ren_p = np.zeros((n, len(self.ren)))
         self.ren_q = np.zeros_like(self.ren_p)
         self.ren_avail = np.zeros_like(self.ren_p)
+        nf = len(self._fallback)
+        self.fb_p, self.fb_q = np.zeros((n, nf)), np.zeros((n, nf))
+        self.fb_cost, self.fb_safety = np.zeros((n, nf)), np.zeros((n, nf))
         # electrical v/va per device type (observed; kept when a power flow fails)
         self.dev_v = {k: np.ones((n, len(g))) for k, g in self._groups().items()}
         self.dev_va = {k: np.zeros((n, len(g))) for k, g in self._groups().items()}
@@ -284,9 +316,18 @@ class VectorMultiAgentMicrogrids:
             names = agent.observation_names()
             plan: list[tuple[int, int, Any]] = []
             i = 0
+            fallback = {d: k for d, (kind, k) in zip(agent.devices, self._agent_devices[ai])
+                        if kind == "fb"}
             while i < len(names):
                 base = names[i].split("[")[0]
+                owner = base.split(".")[0]
                 j = i + 1
+                if owner in fallback:  # the device's whole block, from its per-copy instances
+                    while j < len(names) and names[j].split(".")[0] == owner:
+                        j += 1
+                    plan.append((i, j, self._fallback_source(fallback[owner])))
+                    i = j
+                    continue
                 while j < len(names) and names[j].split("[")[0] == base:
                     j += 1
                 plan.append((i, j, self._source(ai, agent, base)))
@@ -295,6 +336,10 @@ class VectorMultiAgentMicrogrids:
         self._dso_plan = None
         if self._dso is not None:
             self._dso_names = self._dso.state.names("owner")
+
+    def _fallback_source(self, k: int) -> Any:
+        insts = self._fallback[k]["insts"]
+        return lambda: np.stack([d.state.to_array("upper_level") for d in insts])
 
     def _source(self, ai: int, agent: Any, base: str) -> Any:
         """A function returning the [N, k] (or [N]) values behind observation label ``base``."""
@@ -414,6 +459,13 @@ class VectorMultiAgentMicrogrids:
         self.p_import[copies] = 0.0
         if self._dso is not None:
             self.dso_import[copies] = 0.0
+        for j, fb in enumerate(self._fallback):
+            for i in np.flatnonzero(copies):
+                dev = fb["insts"][i]
+                dev.reset()
+                self.fb_p[i, j], self.fb_q[i, j] = dev.injection()
+                if fb["kind"] == "trafo":
+                    self.taps[i, fb["row"]] = int(dev.state.tap.tap_pos)
         self._choose_start(copies)
         self.pf.reset_warm_start(copies)
 
@@ -436,7 +488,7 @@ class VectorMultiAgentMicrogrids:
 
     # ------------------------------------------------------------------ stepping
     def _validate(self, actions: Any) -> np.ndarray:
-        """All agents' native actions as one [N, n_act] array (clipped to [-1, 1])."""
+        """All agents' native actions as one [N, n_act] array (clipped to their spaces)."""
         if not isinstance(actions, dict):
             raise TypeError(f"actions must be a dict {{agent: array[{self.num_envs}, act_dim]}}, "
                             f"got {type(actions).__name__}.")
@@ -462,7 +514,8 @@ class VectorMultiAgentMicrogrids:
                 raise ValueError(f"actions[{a!r}] has NaN/inf: copy {copy}, entry {col} is "
                                  f"{arr[copy, col]}; every entry must be finite in [-1, 1].")
             off = self._act_offset[ai]
-            out[:, off:off + n_native] = np.clip(arr[:, :n_native], -1.0, 1.0)
+            space = self.template.native_action_spaces[a]
+            out[:, off:off + n_native] = np.clip(arr[:, :n_native], space.low, space.high)
         return out
 
     def _set_exogenous(self) -> None:
@@ -485,6 +538,11 @@ class VectorMultiAgentMicrogrids:
                                             self._solar_series[ai][idx][:, None])
         if len(self.ren):
             self.ren_avail = np.maximum(0.0, wind_pu * self.ren.params["p_rated"])
+        for fb in self._fallback:
+            if fb["renewable"]:
+                series = (self._wind_series if fb["wind"] else self._solar_series)[fb["agent"]]
+                for i, pu in enumerate(series[idx].tolist()):
+                    fb["insts"][i].available_power = float(pu) * fb["rated"]
         if self._dso is not None:
             s = self._dso_scale * self._dso_series[idx]
             self.load_p[:, self._dso_rows] = self._dso_base[0] * s[:, None]
@@ -512,6 +570,14 @@ class VectorMultiAgentMicrogrids:
             p, q = physics.renewable_setpoint(act[:, r.act], a_q, self.ren_avail,
                                               r.params["tan_phi"])
             self.ren_p[copies], self.ren_q[copies] = p[copies], q[copies]
+        for j, fb in enumerate(self._fallback):
+            a0, a1 = fb["act"], fb["act"] + fb["dim"]
+            for i in np.flatnonzero(copies):
+                dev = fb["insts"][i]
+                dev.set_device_action(act[i, a0:a1])
+                self.fb_p[i, j], self.fb_q[i, j] = dev.injection()
+                if fb["kind"] == "trafo":
+                    self.taps[i, fb["row"]] = int(dev.state.tap.tap_pos)
 
     def _write_setpoints(self) -> None:
         if len(self.gens):
@@ -523,6 +589,12 @@ class VectorMultiAgentMicrogrids:
         if len(self.ess):  # pandapower storage uses the load convention
             self.storage_p[:, self.ess.row] = -self.ess_p
             self.storage_q[:, self.ess.row] = -self.ess_q
+        for j, fb in enumerate(self._fallback):
+            if fb["kind"] == "sgen":
+                self.sgen_p[:, fb["row"]], self.sgen_q[:, fb["row"]] = self.fb_p[:, j], self.fb_q[:, j]
+            elif fb["kind"] == "storage":
+                self.storage_p[:, fb["row"]] = -self.fb_p[:, j]
+                self.storage_q[:, fb["row"]] = -self.fb_q[:, j]
 
     def _push(self) -> None:
         pf = self.pf
@@ -592,6 +664,13 @@ class VectorMultiAgentMicrogrids:
             if len(g):
                 self.dev_v[kind][conv] = res.vm_pu[np.ix_(conv, g.bus)]
                 self.dev_va[kind][conv] = res.va_deg[np.ix_(conv, g.bus)]
+        for fb in self._fallback:
+            for i in np.flatnonzero(copies):
+                dev = fb["insts"][i]
+                if fb["kind"] != "trafo" and "electrical" in dev.state and conv[i]:
+                    dev.state.electrical.v_pu = float(res.vm_pu[i, fb["bus"]])
+                    dev.state.electrical.va_deg = float(res.va_deg[i, fb["bus"]])
+                dev.update_state()
         if len(self.ess):
             pr = self.ess.params
             new_soc = physics.soc_after(self.soc, self.ess_p, pr["e_cap"], pr["ch_eff"],
@@ -634,7 +713,7 @@ class VectorMultiAgentMicrogrids:
     def _agent_generation(self, ai: int) -> np.ndarray:
         """Sum of the agent's device injections, in device order (as the single env adds)."""
         total = np.zeros(self.num_envs)
-        arrays = {"gen": self.gen_p, "ess": self.ess_p, "ren": self.ren_p}
+        arrays = {"gen": self.gen_p, "ess": self.ess_p, "ren": self.ren_p, "fb": self.fb_p}
         for kind, k in self._agent_devices[ai]:
             total = total + arrays[kind][:, k]
         return total
@@ -656,6 +735,12 @@ class VectorMultiAgentMicrogrids:
             pr = r.params
             costs["ren"] = physics.curtailment_cost(self.ren_avail, self.ren_p, pr["curt"], dt)
             safety["ren"] = physics.renewable_safety(self.ren_p, self.ren_avail)
+        for j, fb in enumerate(self._fallback):
+            for i in np.flatnonzero(copies):
+                dev = fb["insts"][i]
+                dev.update_cost_safety()
+                self.fb_cost[i, j], self.fb_safety[i, j] = float(dev.cost), float(dev.safety)
+        costs["fb"], safety["fb"] = self.fb_cost, self.fb_safety
         failed = ~self.converged
         for ai, grid in enumerate(self._grids):
             cost = np.zeros(self.num_envs)

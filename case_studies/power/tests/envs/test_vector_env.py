@@ -163,7 +163,97 @@ def test_unsupported_setups_are_refused_with_the_env_to_use():
     cfg["protocol"] = "p2p"
     with pytest.raises(ConfigError, match="MultiAgentMicrogrids"):
         VectorMultiAgentMicrogrids(cfg, 2)
+
+
+def _guide_wind_turbine():
+    """The user guide's Advanced Topic C recipe, as a user writes it."""
+    from dataclasses import dataclass
+    from typing import Any
+
+    from gymnasium.spaces import Box
+
+    from powergrid.agents.device_agent import DeviceAgent
+    from powergrid.core.features.electrical import ElectricalBasePh
+
+    @dataclass
+    class WindTurbineConfig:
+        bus: str
+        p_rated_MW: float = 2.0
+
+    class GuideWindTurbine(DeviceAgent):
+        def __init__(self, agent_id: str, device_state_config: dict[str, Any], **kwargs):
+            super().__init__(agent_id=agent_id, device_state_config=device_state_config,
+                             **kwargs)
+            self.config = WindTurbineConfig(**device_state_config)
+            self.state.add_feature('electrical', ElectricalBasePh())
+            self.available_power = 0.0
+
+        def get_action_space(self):
+            return Box(low=0.0, high=1.0, shape=(1,), dtype=np.float32)
+
+        def set_device_action(self, action):
+            self.state.electrical.p_MW = self.available_power * float(action[0])
+
+        def update_cost_safety(self):
+            curtailed = self.available_power - self.state.electrical.p_MW
+            self.cost = curtailed * 5.0
+            self.safety = 0.0
+
+    return GuideWindTurbine
+
+
+def run_side_by_side(cfg: dict, n: int, steps: int) -> None:
+    venv = VectorMultiAgentMicrogrids(cfg, n)
+    singles = [MultiAgentMicrogrids(cfg) for _ in range(n)]
+    obs, _ = venv.reset(seed=3)
+    single_obs = [s.reset(seed=3 + i)[0] for i, s in enumerate(singles)]
+    rng = np.random.default_rng(1)
+    for t in range(steps):
+        for i in range(n):
+            for a in venv.possible_agents:
+                assert close(obs[a][i], single_obs[i][a], 1e-4), (t, i, a)
+        acts = actions_for("random", rng, venv)
+        obs, rewards, _, _, _ = venv.step(acts)
+        for i, s in enumerate(singles):
+            if not s.agents:
+                single_obs[i], _ = s.reset()
+                continue
+            single_obs[i], s_rew, *_ = s.step({a: acts[a][i] for a in s.agents})
+            for a in venv.possible_agents:
+                assert close(rewards[a][i], s_rew[a], 1e-5), (t, i, a)
+
+
+def test_the_guides_custom_device_runs_per_copy_with_one_warning():
+    from powergrid.agents.registry import DEVICE_REGISTRY
+    from powergrid.envs import vector_env
+
+    cls = _guide_wind_turbine()
+    DEVICE_REGISTRY["GuideWindTurbine"] = cls
+    try:
+        cfg = config("ieee34_ieee13")
+        cfg["microgrid_configs"][1]["devices"].append(
+            {"type": "GuideWindTurbine", "name": "wt2",
+             "device_state_config": {"bus": "Bus 675", "p_rated_MW": 0.5}})
+        vector_env._WARNED.discard(cls)
+        with pytest.warns(vector_env.PerCopyFallbackWarning, match="GuideWindTurbine"):
+            VectorMultiAgentMicrogrids(cfg, 2)
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", vector_env.PerCopyFallbackWarning)
+            VectorMultiAgentMicrogrids(cfg, 2)  # once per class, not per env
+        run_side_by_side(cfg, 3, 15)
+    finally:
+        del DEVICE_REGISTRY["GuideWindTurbine"]
+
+
+def test_generators_with_commitment_run_per_copy():
     cfg = config("ieee34_ieee13")
-    cfg["microgrid_configs"][0]["devices"][0]["device_state_config"]["allow_commitment"] = True
-    with pytest.raises(ConfigError, match="allow_commitment"):
-        VectorMultiAgentMicrogrids(cfg, 2)
+    cfg["microgrid_configs"][0]["devices"][0]["device_state_config"].update(
+        allow_commitment=True, startup_time_hr=1.0, startup_cost=5.0)
+    from powergrid.agents.generator import Generator
+    from powergrid.envs import vector_env
+
+    vector_env._WARNED.discard(Generator)
+    with pytest.warns(vector_env.PerCopyFallbackWarning, match="copy by copy"):
+        run_side_by_side(cfg, 2, 14)
