@@ -1,0 +1,245 @@
+"""``heron-power benchmark``: train every algorithm for several seeds, evaluate them
+with the baselines through the one pipeline, and write a leaderboard.
+
+Why one command: a learnt policy means something only next to the yardsticks,
+measured the same way, over several training seeds. This module trains
+``algos x seeds`` runs (RLlib PPO, :mod:`heron.training.runner`; each for
+``minutes`` of wall clock), evaluates their final checkpoints and the baselines on
+the same test days with :func:`powergrid.evaluation.run_policies`, and writes into
+``out_dir``:
+
+* ``results.json`` / ``results.md``: the leaderboard. Baselines: mean cost per day
+  with a 95 % bootstrap interval over days, gap to the oracle, score, violation and
+  convergence rates. Learnt algorithms: each seed's mean cost per day, then mean ±
+  95 % Student-t half-width over seeds (:func:`powergrid.metrics.seed_ci`);
+* ``costs_per_day.png`` (every policy's cost per day, and its rates),
+  ``violations.png`` (violation rate per policy) and ``learning_curves.png`` (training
+  cost per episode against env steps, mean and 95 % band over seeds);
+* ``results.csv`` (every policy and day) and ``runs/<algo>-seed<k>/`` (the runs).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from powergrid.evaluation import DEFAULT_POLICIES, checkpoint_spec, plot_summary, run_policies
+from powergrid.metrics import seed_ci, summarize
+
+
+def train_runs(setup: str, algos: Sequence[str], seeds: int, minutes: float, out: Path,
+               overrides: dict[str, Any] | None = None,
+               log: Callable[[str], None] = print) -> dict[tuple[str, int], Path]:
+    """Train every (algo, seed) for ``minutes`` each, on one Ray; return the run folders."""
+    import ray
+
+    from heron.training import TrainConfig
+    from heron.training.rllib import ensure_ray
+
+    started = ensure_ray(TrainConfig(**(overrides or {})))
+    try:
+        return {(algo, seed): _train_one(setup, algo, seed, minutes, out, overrides, log)
+                for algo in algos for seed in range(seeds)}
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _train_one(setup: str, algo: str, seed: int, minutes: float, out: Path,
+               overrides: dict[str, Any] | None, log: Callable[[str], None]) -> Path:
+    """One run with the domain's training defaults, stopped after ``minutes``."""
+    from heron.training import TrainConfig
+    from heron.training.runner import train
+    from powergrid.training import TRAIN_DEFAULTS, env_config_for, make_env
+
+    run_dir = out / "runs" / f"{algo}-seed{seed}"
+    cfg = TrainConfig(**{**TRAIN_DEFAULTS, "algo": algo, "seed": seed, "iterations": 1_000_000,
+                         "max_time_s": 60.0 * minutes, "setup": setup, "run_dir": str(run_dir),
+                         "tensorboard": False, "verbose": False, **(overrides or {})})
+    log(f"[benchmark] training {algo}, seed {seed}, {minutes:g} min -> {run_dir}")
+    result = train(cfg, make_env, env_config_for(cfg), log=log)
+    if result.final_checkpoint is None:
+        raise RuntimeError(f"{algo} seed {seed}: training left no final checkpoint "
+                           f"(see {run_dir}).")
+    return Path(result.run_dir)
+
+
+def read_curve(run_dir: Path) -> pd.DataFrame:
+    """A run's ``metrics.csv`` (env_steps, cost_mean, violation_rate per iteration)."""
+    with open(run_dir / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    return pd.DataFrame(rows).apply(pd.to_numeric, errors="coerce")
+
+
+def curve_band(curves: list[pd.DataFrame], key: str = "cost_mean", points: int = 50
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(env steps, mean, 95 % half-width) of ``key`` over seeds on a common step grid.
+
+    Each seed's curve is interpolated onto the steps every seed reached, so the band
+    never extrapolates a run past its end.
+    """
+    curves = [c.dropna(subset=["env_steps", key]) for c in curves]
+    curves = [c for c in curves if len(c)]
+    if not curves:
+        return np.zeros(0), np.zeros(0), np.zeros(0)
+    lo = max(float(c.env_steps.min()) for c in curves)
+    hi = min(float(c.env_steps.max()) for c in curves)
+    grid = np.linspace(lo, hi, points) if hi > lo else np.asarray([hi])
+    values = np.stack([np.interp(grid, c.env_steps, c[key]) for c in curves])
+    stats = [seed_ci(values[:, i]) for i in range(grid.size)]
+    return grid, np.asarray([m for m, _ in stats]), np.asarray([h for _, h in stats])
+
+
+def leaderboard(df: pd.DataFrame, learnt: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """One entry per baseline and per algorithm (its seeds pooled by :func:`seed_ci`)."""
+    table = summarize(df)
+    seeded = {name for names in learnt.values() for name in names}
+    rows = []
+    for name, r in table.iterrows():
+        if name in seeded:
+            continue
+        rows.append({"policy": name, "kind": "baseline", "seeds": 0,
+                     "mean_cost_per_day": r.mean_cost_per_day,
+                     "ci95": [r.cost_ci95_low, r.cost_ci95_high], "ci_over": "days",
+                     "optimality_gap_pct": r.optimality_gap_pct, "score": r.score,
+                     "violation_rate": r.violation_rate,
+                     "convergence_rate": r.convergence_rate})
+    for algo, names in learnt.items():
+        per_seed = table.loc[names]
+        mean, half = seed_ci(per_seed.mean_cost_per_day.tolist())
+        rows.append({"policy": algo, "kind": "learnt", "seeds": len(names),
+                     "mean_cost_per_day": mean, "ci95": [mean - half, mean + half],
+                     "ci_over": "seeds", "seed_costs": per_seed.mean_cost_per_day.tolist(),
+                     "optimality_gap_pct": float(per_seed.optimality_gap_pct.mean()),
+                     "score": float(per_seed.score.mean()),
+                     "violation_rate": float(per_seed.violation_rate.mean()),
+                     "convergence_rate": float(per_seed.convergence_rate.mean())})
+    rows.sort(key=lambda r: r["mean_cost_per_day"])
+    return [{k: _plain(v) for k, v in r.items()} for r in rows]
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, list):
+        return [_plain(x) for x in v]
+    if isinstance(v, (float, np.floating)):
+        return None if not np.isfinite(v) else float(v)
+    return v
+
+
+def _fmt(v: Any, spec: str) -> str:
+    return "" if v is None else format(v, spec)
+
+
+def write_markdown(board: list[dict[str, Any]], path: Path, meta: dict[str, Any]) -> None:
+    lines = [f"# Benchmark: {meta['setup']}", "",
+             f"{meta['days']} {meta['split']} days; learnt: {', '.join(meta['algos']) or 'none'}"
+             f" x {meta['seeds']} seed(s), {meta['minutes']:g} min of training each. Cost in $ "
+             "per day (negative = net revenue; lower is better). 95 % interval: bootstrap over "
+             "days for baselines, Student-t over seeds for learnt policies. Score: 0 = `zero`, "
+             "100 = oracle. Definitions: `powergrid.metrics`. Generated by "
+             "`heron-power benchmark`.", "",
+             "| policy | kind | seeds | $/day | 95 % CI | gap % | score | violation rate "
+             "| converged |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in board:
+        ci = "" if None in r["ci95"] else f"[{r['ci95'][0]:.1f}, {r['ci95'][1]:.1f}]"
+        lines.append(f"| {r['policy']} | {r['kind']} | {r['seeds'] or ''} | "
+                     f"{_fmt(r['mean_cost_per_day'], '.1f')} | {ci} | "
+                     f"{_fmt(r['optimality_gap_pct'], '.1f')} | {_fmt(r['score'], '.1f')} | "
+                     f"{_fmt(r['violation_rate'], '.4f')} | {_fmt(r['convergence_rate'], '.3f')} |")
+    lines += ["", "![cost per day](costs_per_day.png)", "![violations](violations.png)"]
+    if meta["algos"]:
+        lines.append("![learning curves](learning_curves.png)")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def plot_violations(board: list[dict[str, Any]], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    names = [r["policy"] for r in board]
+    ax.bar(names, [r["violation_rate"] or 0.0 for r in board], color="C3")
+    ax.set(ylabel="violation rate", title="Voltage or line violations (converged agent-steps)")
+    ax.tick_params(axis="x", rotation=30)
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_learning_curves(curves: dict[str, list[pd.DataFrame]], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for algo, cs in curves.items():
+        x, mean, half = curve_band(cs)
+        if not x.size:
+            continue
+        ax.plot(x, mean, label=f"{algo} ({len(cs)} seeds)")
+        band = np.where(np.isfinite(half), half, 0.0)
+        ax.fill_between(x, mean - band, mean + band, alpha=0.25)
+    ax.set(xlabel="env steps", ylabel="training cost per episode ($)",
+           title="Learning curves (mean, 95 % band over seeds)")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def run_benchmark(setup: str, out_dir: str | Path, *, algos: Sequence[str] = ("mappo",),
+                  seeds: int = 3, minutes: float = 5.0, days: int | Sequence[int] | None = None,
+                  baselines: Sequence[str] = DEFAULT_POLICIES,
+                  train_overrides: dict[str, Any] | None = None,
+                  log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Train, evaluate and write the leaderboard (module docstring); returns results.json."""
+    from powergrid.optimization import make_env
+    from powergrid.setups.loader import load_setup
+
+    if seeds < 1 or minutes <= 0:
+        raise ValueError(f"seeds must be >= 1 and minutes > 0, got {seeds} and {minutes}.")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    env = make_env(load_setup(setup), "test", 24)
+    n_days = len(env.dataset["test"]["load"]) // 24
+    day_list = list(range(n_days)) if days is None else (
+        list(range(days)) if isinstance(days, int) else [int(d) for d in days])
+    runs = train_runs(setup, algos, seeds, minutes, out, train_overrides, log) if algos else {}
+    learnt = {a: [f"{a}/seed{s}" for s in range(seeds)] for a in algos}
+    specs: list[Any] = list(baselines) + [
+        checkpoint_spec(run / "checkpoints" / "final", name=f"{a}/seed{s}")
+        for (a, s), run in runs.items()]
+    log(f"[benchmark] evaluating {len(specs)} policies on {len(day_list)} test days")
+    df, _ = run_policies(env, specs, day_list)
+    failed = df[df.error.astype(str) != ""]
+    if len(failed):
+        raise RuntimeError("benchmark evaluation failed: " + "; ".join(
+            f"{r.policy} day {r.day}: {r.error}" for r in failed.itertuples()))
+    board = leaderboard(df, learnt)
+    meta = {"setup": setup, "split": "test", "days": len(day_list), "algos": list(algos),
+            "seeds": seeds, "minutes": minutes}
+    df.to_csv(out / "results.csv", index=False)
+    result = {**meta, "leaderboard": board,
+              "runs": {f"{a}/seed{s}": str(p) for (a, s), p in runs.items()}}
+    (out / "results.json").write_text(json.dumps(result, indent=2))
+    write_markdown(board, out / "results.md", meta)
+    plot_summary(df, out / "costs_per_day.png", title=f"{setup}: {len(day_list)} test days")
+    plot_violations(board, out / "violations.png")
+    if runs:
+        plot_learning_curves({a: [read_curve(runs[(a, s)]) for s in range(seeds)]
+                              for a in algos}, out / "learning_curves.png")
+    return result
