@@ -215,6 +215,7 @@ class EventDrivenEnv(ParallelEnv):
         if missing:
             raise KeyError(f"No action for agent(s) {missing}, which tick at step {t}; "
                            f"ticking agents: {self.ticking_agents}.")
+        self._validate_acting(actions, acting)
         for agent in acting:
             timing = self.timings[agent]
             when = t + timing.action_delay + self._jitter(timing)
@@ -232,6 +233,17 @@ class EventDrivenEnv(ParallelEnv):
         self.scheduler.run_until(self._step)  # deliveries, applies, next ticks
         self._record(obs)
         return self._delayed(obs), rewards, terms, truncs, self._annotate(infos)
+
+    def _validate_acting(self, actions: dict[str, Any], acting: list[str]) -> None:
+        """Reject a bad action now, with the inner env's own error, before it is queued.
+
+        A delayed action is applied steps later; unchecked, a bad one would only fail
+        then, after the schedule moved on, and stay held (failing every later step).
+        """
+        validate = getattr(self.env, "validate_actions", None)
+        if validate is not None and acting:
+            validate({**{a: self._held[a] for a in self.env.agents},
+                      **{a: actions[a] for a in acting}})
 
     # -- events --------------------------------------------------------------------
     def _on_tick(self, event: Event) -> None:

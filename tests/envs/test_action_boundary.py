@@ -141,3 +141,18 @@ def test_short_fuzz_of_the_generic_env():
     assert counts.valid_steps > 50 and counts.clear_errors > 50
     assert (counts.bare_errors, counts.silent_acceptances, counts.non_finite_outputs,
             counts.state_changed_on_error) == (0, 0, 0, 0), counts.examples
+
+
+def test_event_driven_wrapper_rejects_a_delayed_bad_action_when_it_is_sent():
+    from heron.scheduling import AgentTiming, EventDrivenEnv
+
+    env = EventDrivenEnv(Houses({"max_episode_steps": 20}),
+                         {"house1": AgentTiming(action_delay=2)}, seed=0)
+    env.reset(seed=0)
+    good = {"house1": np.array([0.2, 0.4, 0.0]), "house2": np.array([0.1])}
+    env.step(good)
+    with pytest.raises(ActionError) as err:  # not two steps later, when it would apply
+        env.step({**good, "house1": np.array([np.nan, 0.0, 0.0])})
+    assert (err.value.agent, err.value.device) == ("house1", "r1")
+    for _ in range(4):  # nothing bad was queued: later steps run
+        env.step(good)
