@@ -37,6 +37,17 @@ def make(centralized: bool = True, setup: str = "ieee34_ieee13", **overrides: An
     return env
 
 
+_SHARED: dict[bool, MultiAgentMicrogrids] = {}
+
+
+def shared(centralized: bool = True) -> MultiAgentMicrogrids:
+    """One env per mode for tests that only make rejected steps (which change nothing,
+    as :func:`rejected` checks), so they need not pay for building one each."""
+    if centralized not in _SHARED:
+        _SHARED[centralized] = make(centralized)
+    return _SHARED[centralized]
+
+
 def zeros(env: MultiAgentMicrogrids) -> dict[str, np.ndarray]:
     return {a: np.zeros(env.action_space(a).shape) for a in env.agents}
 
@@ -162,7 +173,7 @@ def test_bad_agent_actions_name_agent_expected_and_received(case):
     action, words = BAD_AGENT_ACTIONS[case]
     messages = []
     for centralized in MODES:
-        env = make(centralized)
+        env = shared(centralized)
         err = rejected(env, {**zeros(env), "MG2": action})  # MG2: gen2 (2 values), padded 3
         assert isinstance(err, ValueError)
         assert err.agent == "MG2" and "'MG2'" in str(err), str(err)
@@ -175,7 +186,7 @@ def test_bad_agent_actions_name_agent_expected_and_received(case):
 
 
 def test_nan_names_the_device_at_fault():
-    env = make()
+    env = shared()
     err = rejected(env, {**zeros(env), "MG1": np.array([0.0, 0.0, np.nan])})
     assert (err.agent, err.device) == ("MG1", "ess1")
     assert "Invalid action for agent 'MG1', device 'ess1'" in str(err)
@@ -188,7 +199,7 @@ def test_nan_names_the_device_at_fault():
 @pytest.mark.parametrize("centralized", MODES)
 @pytest.mark.parametrize("bad", [{}, [], "abc", None, np.zeros(3), 7])
 def test_no_actions_or_not_a_dict(centralized, bad):
-    env = make(centralized)
+    env = shared(centralized)
     err = rejected(env, bad)
     for a in env.agents:
         assert a in str(err)
@@ -200,7 +211,7 @@ def test_no_actions_or_not_a_dict(centralized, bad):
 
 
 def test_missing_and_unknown_agents_are_key_errors_naming_them():
-    env = make()
+    env = shared()
     acts = zeros(env)
     del acts["MG3"]
     err = rejected(env, acts)
@@ -242,7 +253,7 @@ def test_finite_out_of_range_values_are_clipped_to_the_space(centralized):
 
 
 def test_validate_actions_returns_native_clipped_arrays():
-    env = make()
+    env = shared()
     out = env.validate_actions({"MG1": [[2.0, -3.0, 0.5]], "MG2": np.array([0.1, 0.2, 99.0]),
                                 "MG3": {"ess3": [0.25]}})
     np.testing.assert_array_equal(out["MG1"], [1.0, -1.0, 0.5])  # a (1, n) array is accepted
