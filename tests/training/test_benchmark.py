@@ -18,7 +18,7 @@ TINY = {"iterations": 1, "train_batch_size": 48, "minibatch_size": 24, "num_epoc
 
 
 def test_benchmark_pools_seeds_and_writes_the_leaderboard(tmp_path, ray_local):
-    from powergrid.benchmark import run_benchmark
+    from powergrid.benchmark import publish, run_benchmark
 
     out = tmp_path / "bench"
     res = run_benchmark("ieee34_ieee13", out, algos=["mappo"], seeds=2, minutes=5.0, days=1,
@@ -43,3 +43,6 @@ def test_benchmark_pools_seeds_and_writes_the_leaderboard(tmp_path, ray_local):
     for name in ("costs_per_day.png", "violations.png", "learning_curves.png", "results.csv"):
         assert (out / name).stat().st_size > 0, name
     assert (out / "runs" / "mappo-seed1" / "checkpoints" / "final").is_dir()
+    page = publish(out, tmp_path / "docs" / "results.md")
+    assert "](results/learning_curves.png)" in page.read_text()
+    assert (tmp_path / "docs" / "results" / "learning_curves.png").exists()

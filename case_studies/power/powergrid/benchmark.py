@@ -243,3 +243,23 @@ def run_benchmark(setup: str, out_dir: str | Path, *, algos: Sequence[str] = ("m
         plot_learning_curves({a: [read_curve(runs[(a, s)]) for s in range(seeds)]
                               for a in algos}, out / "learning_curves.png")
     return result
+
+
+PLOTS = ("costs_per_day.png", "violations.png", "learning_curves.png")
+
+
+def publish(out_dir: str | Path, markdown: str | Path) -> Path:
+    """Copy the leaderboard to ``markdown`` (e.g. ``docs/results.md``) with its plots in
+    ``<markdown stem>/`` beside it, links rewritten: the page the docs link to."""
+    import shutil
+
+    out, md = Path(out_dir), Path(markdown)
+    assets = md.parent / md.stem
+    assets.mkdir(parents=True, exist_ok=True)
+    text = (out / "results.md").read_text()
+    for name in PLOTS:
+        if (out / name).exists():
+            shutil.copyfile(out / name, assets / name)
+            text = text.replace(f"]({name})", f"]({md.stem}/{name})")
+    md.write_text(text)
+    return md

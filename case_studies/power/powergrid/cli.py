@@ -214,15 +214,18 @@ def evaluate(checkpoints: tuple[str, ...], setup: str, policies: str, days: int,
 @click.option("--policies", default="oracle,rule,follow-load,random,zero", show_default=True,
               help="baselines to rank with the learnt policies (add mpc for MPC: slow)")
 @click.option("--out", default=None, help="results folder (default runs/benchmark-<time>)")
+@click.option("--publish", default=None,
+              help="also copy the leaderboard here with its plots, e.g. docs/results.md")
 @no_pickle_option
 def benchmark(setup: str, algos: str, seeds: int, minutes: float, days: int | None,
-              policies: str, out: str | None, no_pickle: bool) -> None:
+              policies: str, out: str | None, publish: str | None, no_pickle: bool) -> None:
     """Train ALGOS x SEEDS, evaluate them with the baselines, write the leaderboard.
 
     results.md / results.json (mean cost per day with 95 % intervals: bootstrap over
     days for baselines, Student-t over seeds for learnt policies), costs_per_day.png,
     violations.png and learning_curves.png.
     """
+    from powergrid.benchmark import publish as publish_to
     from powergrid.benchmark import run_benchmark
 
     _load_setup_or_exit(setup, no_pickle=no_pickle, validate=False)
@@ -236,6 +239,8 @@ def benchmark(setup: str, algos: str, seeds: int, minutes: float, days: int | No
         click.echo(f"{r['policy']:<14} {r['kind']:<9} "
                    f"{'' if cost is None else f'{cost:10.1f}'} $/day")
     click.echo(f"leaderboard in {(run / 'results.md').resolve()}")
+    if publish:
+        click.echo(f"published to {publish_to(run, publish)}")
 
 
 @main.command()
