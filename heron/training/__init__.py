@@ -14,7 +14,8 @@ Modules: :mod:`~heron.training.config` (``TrainConfig``),
 :mod:`~heron.training.modules` (centralised-critic RLModule),
 :mod:`~heron.training.callbacks` (cost / violation metrics),
 :mod:`~heron.training.runner` (``train`` -> run folder),
-:mod:`~heron.training.evaluate` (``RLlibPolicy``), :mod:`~heron.training.cli`.
+:mod:`~heron.training.evaluate` (``load_policies``),
+:mod:`~heron.training.safe_policy` (pickle-free policy files), :mod:`~heron.training.cli`.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ _LAZY = {
     "RunResult": "heron.training.runner",
     "RLlibPolicy": "heron.training.evaluate",
     "load_policies": "heron.training.evaluate",
+    "export_safe_policy": "heron.training.safe_policy",
+    "load_safe_policies": "heron.training.safe_policy",
     "run_cli": "heron.training.cli",
 }
 

@@ -1,13 +1,18 @@
 """Bundled pre-trained policies, so `make demo` can show a trained agent in seconds.
 
-A bundle is the *inference* part of a heron.training checkpoint: ``heron_policy.json``
-(spaces, padding, observation normalisation) and the RLModule weights. Optimiser and
-algorithm state are dropped (about 100 KB instead of 420 KB). Rebuild with
-``make pretrained`` (trains for 20 minutes with bench/bench_training.py, then
-``python -m powergrid.pretrained export <checkpoint> <setup>``).
+A bundle is the *inference* part of a heron.training checkpoint, in HERON's
+pickle-free format (:mod:`heron.training.safe_policy`): ``heron_policy.json``
+(spaces, padding, observation normalisation), ``heron_actor.json`` (the actor
+network's layers) and ``heron_actor.safetensors`` (its weights, tensors only).
+Loading a bundle parses JSON and raw tensors; it never unpickles and cannot run
+code. Critic, optimiser and algorithm state are dropped (about 60 KB), so a bundle
+can be evaluated but not resumed. Rebuild with ``make pretrained`` (trains for 20
+minutes with bench/bench_training.py, then ``python -m powergrid.pretrained export
+<checkpoint> <setup>``).
 
-The RLModule files are pickles written by RLlib; only load bundles you trust (these
-ship with the package and were produced by the build above).
+``ieee34_ieee13_mappo`` was converted from RLlib's pickled module files with
+``export_safe_policy``; its actions on test days are identical to the RLlib
+module's (same evaluation numbers).
 """
 
 from __future__ import annotations
@@ -16,7 +21,6 @@ import shutil
 from pathlib import Path
 
 PRETRAINED_DIR = Path(__file__).parent
-MODULES = Path("learner_group") / "learner" / "rl_module"
 
 
 def pretrained_checkpoint(setup: str = "ieee34_ieee13", algo: str = "mappo") -> Path | None:
@@ -25,15 +29,23 @@ def pretrained_checkpoint(setup: str = "ieee34_ieee13", algo: str = "mappo") -> 
 
 
 def export(checkpoint: str | Path, setup: str, algo: str = "mappo") -> Path:
-    """Copy the inference part of ``checkpoint`` into the bundle for ``setup``."""
+    """Write the pickle-free inference files of ``checkpoint`` as the bundle for ``setup``.
+
+    A checkpoint written by heron.training already carries them and is copied as
+    is; an older one (RLlib files only) is converted, which unpickles it once: only
+    export checkpoints you trust.
+    """
+    from heron.training.safe_policy import export_safe_policy
+
     src = Path(checkpoint)
     if not (src / "heron_policy.json").exists():
         raise FileNotFoundError(f"{src} is not a heron.training checkpoint "
                                 "(no heron_policy.json); pass .../checkpoints/final.")
     dst = PRETRAINED_DIR / f"{setup}_{algo}"
+    tmp = dst.with_name(dst.name + ".partial")     # the old bundle stays until this works
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    export_safe_policy(src, tmp)
     if dst.exists():
         shutil.rmtree(dst)
-    (dst / MODULES).parent.mkdir(parents=True)
-    shutil.copy2(src / "heron_policy.json", dst / "heron_policy.json")
-    shutil.copytree(src / MODULES, dst / MODULES)
-    return dst
+    return tmp.rename(dst)

@@ -1,4 +1,4 @@
-"""``python -m powergrid.pretrained export CHECKPOINT SETUP [ALGO]``."""
+"""``python -m powergrid.pretrained export CHECKPOINT SETUP [ALGO]``: write the pickle-free bundle."""
 
 import sys
 
