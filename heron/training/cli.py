@@ -16,7 +16,7 @@ import argparse
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from heron.training.config import ALGOS, TrainConfig
+from heron.training.config import ALGOS, TRAINERS, TrainConfig
 
 #: ``--test``: prove the pipeline end to end in about a minute on two cores.
 TEST_OVERRIDES: dict[str, Any] = {
@@ -27,6 +27,8 @@ TEST_OVERRIDES: dict[str, Any] = {
     "hidden_sizes": (32, 32),
     "num_workers": 0,
 }
+#: ``--test --trainer torchrl``: few copies, so 192 env steps are whole episodes.
+TORCHRL_TEST_OVERRIDES: dict[str, Any] = {"num_envs_per_worker": 8}
 
 
 def build_parser(
@@ -48,6 +50,9 @@ def build_parser(
     p.add_argument("--algo", choices=ALGOS, default=None,
                    help="mappo: shared policy (default); ippo: one policy per agent; "
                         "mappo-cc: shared actor + centralised critic on the global state")
+    p.add_argument("--trainer", choices=TRAINERS, default=None,
+                   help="rllib (default): RLlib on the single env; torchrl: TorchRL on the "
+                        "vectorized env, --num-envs-per-worker copies in one process")
     p.add_argument("--independent-policies", action="store_true",
                    help="IPPO: one policy per agent (same as --algo ippo)")
     p.add_argument("--iterations", type=int, default=None, help=f"default {d.iterations}")
@@ -112,6 +117,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     values: dict[str, Any] = dict(getattr(args, "_train_defaults", None) or {})
     values.update({
         "algo": algo or values.get("algo", "mappo"),
+        "trainer": args.trainer or values.get("trainer", "rllib"),
         "seed": args.seed,
         "lr": args.lr,
         "gamma": args.gamma,
@@ -139,6 +145,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         values["max_time_s"] = 60.0 * args.max_minutes
     if args.test:
         values.update(TEST_OVERRIDES)
+        if values["trainer"] == "torchrl":
+            values.update(TORCHRL_TEST_OVERRIDES)
     # Explicit flags beat --test defaults.
     explicit = {
         "iterations": args.iterations,
@@ -170,10 +178,18 @@ def run_cli(
     protocols: Sequence[str] | None = None,
     default_setup: str | None = None,
     train_defaults: dict[str, Any] | None = None,
+    vector_env_creator: Callable[[dict[str, Any], int], Any] | None = None,
+    torchrl_defaults: dict[str, Any] | None = None,
 ) -> Any:
-    """Parse ``argv``, train, print where the run folder is; return the RunResult."""
+    """Parse ``argv``, train, print where the run folder is; return the RunResult.
+
+    ``--trainer torchrl`` trains on ``vector_env_creator(env_config, num_envs)``
+    (default: :class:`heron.training.torchrl.LoopVectorEnv` over ``env_creator``);
+    ``torchrl_defaults`` are the domain's defaults for that trainer, over
+    ``train_defaults``."""
     from heron.training.runner import WandbMissingError, train
 
+    train_defaults = defaults_for_trainer(argv, train_defaults, torchrl_defaults)
     parser = build_parser(prog, description, protocols, default_setup, train_defaults)
     args = parser.parse_args(argv)
     cfg = config_from_args(args)
@@ -181,8 +197,40 @@ def run_cli(
     if args.test and test_env_overrides:
         env_config.update(test_env_overrides)
     try:
-        result = train(cfg, env_creator, env_config)
+        if cfg.trainer == "torchrl":
+            result = _train_torchrl(cfg, env_creator, env_config, vector_env_creator)
+        else:
+            result = train(cfg, env_creator, env_config)
     except WandbMissingError as exc:
         raise SystemExit(f"error: {exc}") from exc
     print(f"Run folder: {result.run_dir}")
     return result
+
+
+def defaults_for_trainer(argv: Sequence[str] | None, train_defaults: dict[str, Any] | None,
+                         torchrl_defaults: dict[str, Any] | None) -> dict[str, Any]:
+    """``train_defaults``, overlaid with ``torchrl_defaults`` when argv asks for
+    ``--trainer torchrl``: the parser's defaults (and ``--help``) depend on it."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--trainer", default=None)
+    trainer = pre.parse_known_args(argv)[0].trainer
+    if trainer == "torchrl" or (trainer is None and (train_defaults or {}).get(
+            "trainer") == "torchrl"):
+        return {**(train_defaults or {}), **(torchrl_defaults or {})}
+    return dict(train_defaults or {})
+
+
+def _train_torchrl(cfg: TrainConfig, env_creator: Callable[[dict[str, Any]], Any],
+                   env_config: dict[str, Any],
+                   vector_env_creator: Callable[[dict[str, Any], int], Any] | None) -> Any:
+    """TorchRL needs a vectorized env; without the domain's own, loop over single envs."""
+    from heron.training import torchrl as heron_torchrl
+
+    try:
+        heron_torchrl.require_torchrl()
+    except ImportError as exc:
+        raise SystemExit(f"error: {exc}") from exc
+    if vector_env_creator is None:
+        def vector_env_creator(config: dict[str, Any], n: int) -> Any:
+            return heron_torchrl.LoopVectorEnv(env_creator, config, n)
+    return heron_torchrl.train(cfg, vector_env_creator, env_config)

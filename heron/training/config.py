@@ -20,6 +20,10 @@ from typing import Any
 #: ``mappo-cc`` true MAPPO: a shared decentralised actor that sees only the agent's local
 #:              observation and a centralised critic V(s) over the global state.
 ALGOS = ("mappo", "ippo", "mappo-cc")
+#: ``rllib``    RLlib PPO on the single env (any HERON ParallelEnv; Ray scales it out).
+#: ``torchrl``  TorchRL PPO on a vectorized env (:mod:`heron.training.torchrl`): N copies
+#:              stepped as arrays, one process; ``num_envs_per_worker`` is N.
+TRAINERS = ("rllib", "torchrl")
 
 
 @dataclass
@@ -31,6 +35,7 @@ class TrainConfig:
     """
 
     algo: str = "mappo"
+    trainer: str = "rllib"
     iterations: int = 100
     #: Wall-clock budget in seconds: stop after the first iteration that ends past it
     #: (``None``: run all ``iterations``). Benchmarks compare settings at equal time.
@@ -87,6 +92,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.algo not in ALGOS:
             raise ValueError(f"algo must be one of {ALGOS}, got {self.algo!r}.")
+        if self.trainer not in TRAINERS:
+            raise ValueError(f"trainer must be one of {TRAINERS}, got {self.trainer!r}.")
         for name in ("iterations", "train_batch_size", "minibatch_size", "num_epochs"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}.")

@@ -1,0 +1,379 @@
+"""PPO on a vectorized HERON env with TorchRL: MAPPO-CC, MAPPO and IPPO.
+
+One iteration: TorchRL's ``Collector`` gathers ``T = ceil(train_batch_size / N)``
+steps of all ``N`` copies (``N = num_envs_per_worker``), TorchRL's GAE computes
+advantages, and ``ClipPPOLoss`` runs ``num_epochs`` passes of shuffled minibatches
+(``minibatch_size`` env steps each, every agent of a step in the same minibatch).
+The env's autoreset steps (see :mod:`.env`) are dropped before the loss.
+
+The run folder is the RLlib path's (:mod:`heron.training.runner`): ``config.json``,
+``metrics.csv`` (same columns), ``learning_curve.png``, ``tensorboard/`` and
+``checkpoints/{iter_XXXX,final}``. A checkpoint is ``model.pt`` (state dicts:
+tensors only, loaded with ``torch.load(weights_only=True)``, so a tampered file
+cannot run code) and ``heron_torchrl.json`` (algo, spaces, observation
+normaliser, step counts).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from heron.training.config import TrainConfig
+from heron.training.runner import (
+    METRIC_FIELDS,
+    RunResult,
+    _jsonable,
+    format_line,
+    make_run_dir,
+    plot_learning_curve,
+)
+from heron.training.torchrl.env import HeronVectorEnv
+from heron.training.torchrl.models import (
+    ACTION_KEY,
+    LOG_PROB_KEY,
+    VALUE_KEY,
+    make_actor,
+    make_critic,
+)
+from heron.training.torchrl.vector import vector_observation_stats
+
+VectorEnvCreator = Callable[[dict[str, Any], int], Any]
+METADATA_FILE = "heron_torchrl.json"
+WEIGHTS_FILE = "model.pt"
+FORMAT = "heron-torchrl-v1"
+#: Vector steps of random actions measured for the observation normaliser.
+OBS_STATS_STEPS = 48
+MAX_GRAD_NORM = 1.0
+
+
+@dataclass
+class Learner:
+    """Everything one training run updates (and a checkpoint restores)."""
+
+    env: HeronVectorEnv
+    actor: Any
+    critic: Any
+    loss: Any
+    optim: torch.optim.Optimizer
+    obs_stats: dict[str, Any] | None
+    iteration: int = 0
+    env_steps: int = 0
+
+
+def build_learner(cfg: TrainConfig, venv: Any, obs_stats: dict[str, Any] | None) -> Learner:
+    """Adapter, actor, critic, ClipPPOLoss with GAE, Adam: all TorchRL parts."""
+    from torchrl.objectives import ClipPPOLoss, ValueEstimators
+
+    env = HeronVectorEnv(venv, obs_stats=obs_stats, reward_scale=cfg.reward_scale,
+                         agent_id=cfg.shared_policy, seed=cfg.seed)
+    actor = make_actor(cfg, env.obs_dim, env.act_dim, env.n_agents)
+    critic = make_critic(cfg, env.obs_dim, env.state_dim, env.n_agents)
+    loss = ClipPPOLoss(actor_network=actor, critic_network=critic,
+                       clip_epsilon=cfg.clip_param, entropy_bonus=cfg.entropy_coeff > 0,
+                       entropy_coeff=cfg.entropy_coeff or None, normalize_advantage=False)
+    loss.set_keys(reward=("agents", "reward"), action=ACTION_KEY, value=VALUE_KEY,
+                  sample_log_prob=LOG_PROB_KEY, done=("agents", "done"),
+                  terminated=("agents", "terminated"))
+    loss.make_value_estimator(ValueEstimators.GAE, gamma=cfg.gamma, lmbda=cfg.lambda_)
+    optim = torch.optim.Adam(loss.parameters(), lr=cfg.lr)
+    return Learner(env, actor, critic, loss, optim, obs_stats)
+
+
+def frames_per_batch(cfg: TrainConfig) -> int:
+    n = int(cfg.num_envs_per_worker)
+    return n * max(1, math.ceil(cfg.train_batch_size / n))
+
+
+# ---------------------------------------------------------------------- checkpoints
+def metadata(learner: Learner, cfg: TrainConfig) -> dict[str, Any]:
+    env = learner.env
+    return {
+        "format": FORMAT, "trainer": "torchrl", "algo": cfg.algo,
+        "agents": env.agent_names, "obs_dim": env.raw_obs_dim, "act_dim": env.act_dim,
+        "state_dim": env.state_dim, "agent_id_onehot": env.agent_id,
+        "act_low": env._act_low.tolist(), "act_high": env._act_high.tolist(),
+        "obs_norm": learner.obs_stats, "reward_scale": cfg.reward_scale,
+        "iteration": learner.iteration, "env_steps": learner.env_steps,
+        "train_config": cfg.to_dict(),
+    }
+
+
+def save_checkpoint(learner: Learner, cfg: TrainConfig, path: str | Path) -> Path:
+    """``model.pt`` (state dicts only) and ``heron_torchrl.json``; returns the folder."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    torch.save({"actor": learner.actor.state_dict(), "critic": learner.critic.state_dict(),
+                "optimizer": learner.optim.state_dict()}, path / WEIGHTS_FILE)
+    (path / METADATA_FILE).write_text(json.dumps(metadata(learner, cfg), indent=2))
+    return path
+
+
+def load_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(state_dicts, metadata)``. ``weights_only=True``: a pickle that would build
+    arbitrary objects (and so could run code) is refused with an UnpicklingError."""
+    path = Path(path)
+    meta_file = path / METADATA_FILE
+    if not meta_file.exists():
+        raise FileNotFoundError(f"{meta_file} not found: {str(path)!r} is not a TorchRL "
+                                "checkpoint written by heron.training.torchrl.")
+    meta = json.loads(meta_file.read_text())
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{meta_file}: unknown format {meta.get('format')!r}.")
+    state = torch.load(path / WEIGHTS_FILE, map_location="cpu", weights_only=True)
+    return state, meta
+
+
+def _restore(learner: Learner, state: dict[str, Any], meta: dict[str, Any]) -> None:
+    learner.actor.load_state_dict(state["actor"])
+    learner.critic.load_state_dict(state["critic"])
+    learner.optim.load_state_dict(state["optimizer"])
+    learner.iteration, learner.env_steps = int(meta["iteration"]), int(meta["env_steps"])
+
+
+# ---------------------------------------------------------------------- one iteration
+class EpisodeTracker:
+    """Per-copy running sums -> return, cost and violation rate of finished episodes
+    (the same definitions as :class:`heron.training.callbacks.SafetyMetricsCallback`:
+    sums over agents and steps; violation rate = agent-steps with safety > 0), averaged
+    over the last ``max(100, N)`` episodes like RLlib's smoothing window: copies that
+    start together also end together, so one iteration may finish few episodes."""
+
+    def __init__(self, n: int, reward_scale: float) -> None:
+        self.scale = float(reward_scale)
+        self.window: deque[tuple[float, ...]] = deque(maxlen=max(100, int(n)))
+        self.ret, self.cost = np.zeros(n), np.zeros(n)
+        self.viol, self.count, self.length = np.zeros(n), np.zeros(n), np.zeros(n)
+        self.safety = np.zeros(n)
+        self.last: dict[str, float] = {}
+
+    def add(self, batch: Any) -> dict[str, float]:
+        nxt = batch.get("next")
+        real = ~nxt.get("autoreset").numpy()                        # [N, T]
+        reward = nxt.get(("agents", "reward")).squeeze(-1).numpy().sum(-1) / self.scale
+        cost = nxt.get(("agents", "cost")).numpy()
+        safety = nxt.get(("agents", "safety")).numpy()
+        done = nxt.get("done").squeeze(-1).numpy() & real
+        finished: list[tuple[float, ...]] = []
+        for t in range(real.shape[1]):
+            r = real[:, t]
+            self.ret += np.where(r, reward[:, t], 0.0)
+            self.cost += np.where(r, cost[:, t].sum(-1), 0.0)
+            self.safety += np.where(r, safety[:, t].sum(-1), 0.0)
+            self.viol += np.where(r, (safety[:, t] > 0).sum(-1), 0)
+            self.count += np.where(r, safety.shape[-1], 0)
+            self.length += r
+            for i in np.flatnonzero(done[:, t]):
+                finished.append((self.ret[i], self.cost[i],
+                                 self.viol[i] / max(self.count[i], 1.0), self.length[i],
+                                 self.safety[i]))
+                for acc in (self.ret, self.cost, self.viol, self.count, self.length, self.safety):
+                    acc[i] = 0.0
+        self.window.extend(finished)
+        if self.window:
+            arr = np.asarray(self.window)
+            self.last = {"episode_return_mean": float(arr[:, 0].mean()),
+                         "cost_mean": float(arr[:, 1].mean()),
+                         "violation_rate": float(arr[:, 2].mean()),
+                         "episode_len_mean": float(arr[:, 3].mean()),
+                         "safety_mean": float(arr[:, 4].mean())}
+        return dict(self.last) or {k: math.nan for k in (
+            "episode_return_mean", "cost_mean", "violation_rate", "episode_len_mean",
+            "safety_mean")}
+
+
+def ppo_update(learner: Learner, batch: Any, cfg: TrainConfig) -> dict[str, float]:
+    """GAE on the [N, T] batch, then ``num_epochs`` of shuffled ClipPPOLoss minibatches."""
+    loss = learner.loss
+    with torch.no_grad():
+        loss.value_estimator(batch, params=loss.critic_network_params,
+                             target_params=loss.target_critic_network_params)
+    data = batch.reshape(-1)
+    data = data[~data.get(("next", "autoreset"))]
+    n, mb = data.shape[0], max(1, int(cfg.minibatch_size))
+    sums = {"policy_loss": 0.0, "vf_loss": 0.0, "entropy": 0.0}
+    updates = 0
+    for _ in range(cfg.num_epochs):
+        perm = torch.randperm(n)
+        for start in range(0, n, mb):
+            sub = data[perm[start:start + mb]]
+            out = loss(sub)
+            total = out["loss_objective"] + out["loss_critic"]
+            if "loss_entropy" in out.keys():
+                total = total + out["loss_entropy"]
+            learner.optim.zero_grad()
+            total.backward()
+            torch.nn.utils.clip_grad_norm_(loss.parameters(), MAX_GRAD_NORM)
+            learner.optim.step()
+            sums["policy_loss"] += float(out["loss_objective"].detach())
+            sums["vf_loss"] += float(out["loss_critic"].detach())
+            sums["entropy"] += float(out["entropy"].detach()) if "entropy" in out.keys() \
+                else math.nan
+            updates += 1
+    return {k: v / max(updates, 1) for k, v in sums.items()}
+
+
+def make_collector(learner: Learner, cfg: TrainConfig) -> Any:
+    from torchrl.collectors import Collector
+
+    return Collector(learner.env, learner.actor, frames_per_batch=frames_per_batch(cfg),
+                     total_frames=-1, auto_register_policy_transforms=False)
+
+
+# ---------------------------------------------------------------------- the run
+def _obs_stats(cfg: TrainConfig, venv: Any, resumed: dict[str, Any] | None) -> Any:
+    if resumed is not None:
+        return resumed.get("obs_norm")
+    if not cfg.normalize_obs:
+        return None
+    return vector_observation_stats(venv, steps=OBS_STATS_STEPS, seed=cfg.seed)
+
+
+def _check_resume(meta: dict[str, Any], cfg: TrainConfig, path: Path) -> None:
+    if meta.get("algo") != cfg.algo:
+        raise ValueError(f"Checkpoint {str(path)!r} was trained with algo={meta.get('algo')!r};"
+                         f" resume it with --algo {meta.get('algo')} (got {cfg.algo!r}).")
+
+
+def _progress(cfg: TrainConfig) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=cfg.iterations, unit="iter", disable=not cfg.verbose, dynamic_ncols=True,
+                desc=f"torchrl {cfg.algo}")
+
+
+def _tensorboard(cfg: TrainConfig, run_dir: Path, log: Callable[[str], None]) -> Any:
+    if not cfg.tensorboard:
+        return None
+    try:
+        from tensorboardX import SummaryWriter
+    except ImportError:
+        log("[heron] tensorboardX not installed: skipping TensorBoard logs.")
+        return None
+    return SummaryWriter(str(run_dir / "tensorboard"))
+
+
+def train(cfg: TrainConfig, vector_env_creator: VectorEnvCreator,
+          env_config: dict[str, Any] | None = None, *,
+          log: Callable[[str], None] = print) -> RunResult:
+    """Run ``cfg.iterations`` PPO iterations (more, on top of a resumed checkpoint),
+    or fewer when ``cfg.max_time_s`` runs out; returns the :class:`RunResult`."""
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    if cfg.torch_threads:
+        torch.set_num_threads(int(cfg.torch_threads))
+    resume_state = resume_meta = None
+    if cfg.resume:
+        resume_state, resume_meta = load_checkpoint(Path(cfg.resume).resolve())
+        _check_resume(resume_meta, cfg, Path(cfg.resume))
+    used_env_config = dict(env_config or {})
+    used_env_config["share_reward"] = bool(cfg.share_reward)
+    if cfg.protocol is not None:
+        used_env_config["protocol"] = cfg.protocol
+    run_dir = make_run_dir(cfg)
+    (run_dir / "config.json").write_text(json.dumps(
+        {"train": cfg.to_dict(), "trainer": "torchrl",
+         "env_config": _jsonable(used_env_config)}, indent=2))
+    result = RunResult(run_dir=run_dir, config=cfg)
+    if cfg.verbose:
+        log(f"[heron] run folder: {run_dir}")
+
+    t_start = time.perf_counter()
+    venv = vector_env_creator(used_env_config, int(cfg.num_envs_per_worker))
+    learner = build_learner(cfg, venv, _obs_stats(cfg, venv, resume_meta))
+    if resume_state is not None:
+        _restore(learner, resume_state, resume_meta)
+        if cfg.verbose:
+            log(f"[heron] resumed from {cfg.resume} at iteration {learner.iteration}, "
+                f"{learner.env_steps} env steps")
+    start_steps = learner.env_steps
+    collector = make_collector(learner, cfg)
+    tracker = EpisodeTracker(learner.env.batch_size[0], cfg.reward_scale)
+    tb = _tensorboard(cfg, run_dir, log)
+    pbar = _progress(cfg)
+    emit = pbar.write if (log is print and cfg.verbose) else log
+    completed = False
+    csv_file = open(run_dir / "metrics.csv", "w", newline="")  # closed in finally
+    try:
+        writer = csv.DictWriter(csv_file, fieldnames=METRIC_FIELDS)
+        writer.writeheader()
+        batches = iter(collector)
+        for _ in range(cfg.iterations):
+            t0 = time.perf_counter()
+            batch = next(batches)
+            row = _iteration(learner, batch, cfg, tracker)
+            row["iter_time_s"] = time.perf_counter() - t0
+            row["total_time_s"] = time.perf_counter() - t_start
+            result.history.append(row)
+            writer.writerow(row)
+            csv_file.flush()
+            _log_row(row, tb, pbar, emit if cfg.verbose else None, start_steps)
+            if cfg.checkpoint_every and learner.iteration % cfg.checkpoint_every == 0:
+                result.checkpoints.append(save_checkpoint(
+                    learner, cfg, run_dir / "checkpoints" / f"iter_{learner.iteration:04d}"))
+            if cfg.max_time_s is not None and time.perf_counter() - t_start >= cfg.max_time_s:
+                if cfg.verbose:
+                    emit(f"[heron] time budget of {cfg.max_time_s:.0f}s reached after "
+                         f"iteration {learner.iteration}.")
+                break
+        completed = True
+    except KeyboardInterrupt:
+        result.interrupted = True
+        log("[heron] interrupted: saving a final checkpoint.")
+    finally:
+        pbar.close()
+        csv_file.close()
+        if result.history and (completed or result.interrupted):
+            name = "interrupted" if result.interrupted else "final"
+            result.final_checkpoint = save_checkpoint(learner, cfg, run_dir / "checkpoints" / name)
+            result.checkpoints.append(result.final_checkpoint)
+        collector.shutdown()
+        venv_close = getattr(venv, "close", None)
+        if callable(venv_close):
+            venv_close()
+        if result.history:
+            plot_learning_curve(result.history, run_dir / "learning_curve.png",
+                                title=f"torchrl {cfg.algo} ({run_dir.name})")
+        if tb is not None:
+            tb.close()
+    if cfg.verbose and result.final_checkpoint is not None:
+        log(f"[heron] final checkpoint: {result.final_checkpoint}")
+    return result
+
+
+def _iteration(learner: Learner, batch: Any, cfg: TrainConfig,
+               tracker: EpisodeTracker) -> dict[str, float]:
+    real = int((~batch.get(("next", "autoreset"))).sum())
+    episodes = tracker.add(batch)
+    losses = ppo_update(learner, batch, cfg)
+    learner.iteration += 1
+    learner.env_steps += real
+    return {"iteration": learner.iteration, "env_steps": float(learner.env_steps),
+            **episodes, **losses}
+
+
+def _log_row(row: dict[str, float], tb: Any, pbar: Any, emit: Callable[[str], None] | None,
+             start_steps: int = 0) -> None:
+    steps = row["env_steps"] - start_steps
+    steps_per_s = steps / row["total_time_s"] if row["total_time_s"] else 0.0
+    pbar.set_postfix({"env steps/s": f"{steps_per_s:.0f}",
+                      "return": f"{row['episode_return_mean']:.2f}",
+                      "cost": f"{row['cost_mean']:.1f}",
+                      "viol": f"{row['violation_rate']:.3f}"}, refresh=False)
+    pbar.update()
+    if emit is not None:
+        emit(format_line(row))
+    if tb is not None:
+        for k, v in row.items():
+            if k != "iteration" and not math.isnan(float(v)):
+                tb.add_scalar(f"heron/{k}", v, row["iteration"])

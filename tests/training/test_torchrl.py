@@ -1,0 +1,231 @@
+"""TorchRL trainer (heron.training.torchrl) on a small heron domain env (ToyRooms).
+
+ToyRooms' houses have 1 and 2 radiators: observations and actions differ in size, so
+padding is exercised; LoopVectorEnv gives it the vectorized interface.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("torchrl")
+pytest.importorskip("tensordict")
+
+from heron.training.config import TrainConfig  # noqa: E402
+from heron.training.torchrl import LoopVectorEnv  # noqa: E402
+from heron.training.torchrl.models import OBS_KEY, VALUE_KEY  # noqa: E402
+from heron.training.torchrl.trainer import (  # noqa: E402
+    WEIGHTS_FILE,
+    build_learner,
+    load_checkpoint,
+    train,
+)
+from heron.training.toy_env import make_toy_env  # noqa: E402
+
+torch.set_num_threads(1)
+ENV_CONFIG = {"max_episode_steps": 6}
+
+
+def toy_vector_env(env_config: dict, n: int) -> LoopVectorEnv:
+    return LoopVectorEnv(make_toy_env, env_config, n)
+
+
+def tiny_cfg(tmp_path: Path, algo: str = "mappo-cc", **kw) -> TrainConfig:
+    values = dict(algo=algo, iterations=2, train_batch_size=48, minibatch_size=16, num_epochs=2,
+                  hidden_sizes=(8, 8), num_envs_per_worker=4, run_dir=str(tmp_path / "run"),
+                  tensorboard=False, verbose=False, normalize_obs=True, reward_scale=0.5,
+                  trainer="torchrl")
+    values.update(kw)
+    return TrainConfig(**values)
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, str]]:
+    with open(run_dir / "metrics.csv") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize("algo", ["mappo-cc", "mappo", "ippo"])
+def test_smoke_run_writes_the_run_folder(tmp_path: Path, algo: str) -> None:
+    result = train(tiny_cfg(tmp_path, algo), toy_vector_env, ENV_CONFIG)
+    run = Path(result.run_dir)
+    for name in ("config.json", "metrics.csv", "learning_curve.png"):
+        assert (run / name).is_file(), name
+    assert json.loads((run / "config.json").read_text())["train"]["algo"] == algo
+    rows = read_metrics(run)
+    assert [int(r["iteration"]) for r in rows] == [1, 2]
+    steps = [float(r["env_steps"]) for r in rows]
+    # 4 copies x 12 steps per iteration, minus the autoreset steps after episode ends
+    assert 0 < steps[0] <= 48 and steps[0] < steps[1] <= 96
+    for key in ("episode_return_mean", "cost_mean", "violation_rate", "policy_loss", "vf_loss"):
+        assert math.isfinite(float(rows[-1][key])), key
+    assert 0.0 <= float(rows[-1]["violation_rate"]) <= 1.0
+    assert result.final_checkpoint == run / "checkpoints" / "final"
+    meta = json.loads((result.final_checkpoint / "heron_torchrl.json").read_text())
+    assert meta["algo"] == algo and meta["env_steps"] == int(steps[-1])
+
+
+def _reset_td(algo: str, normalize_obs: bool = False):
+    cfg = TrainConfig(algo=algo, hidden_sizes=(8,), normalize_obs=normalize_obs)
+    venv = toy_vector_env({}, 3)
+    learner = build_learner(cfg, venv, None)
+    return learner, venv, learner.env.reset()
+
+
+def test_centralised_critic_sees_exactly_state(tmp_path: Path) -> None:
+    learner, venv, td = _reset_td("mappo-cc")
+    assert learner.critic.in_keys == ["state"]
+    learner.critic(td)
+    seen = td.get(("agents", "critic_state"))                     # [N, A, S + A]
+    state = torch.as_tensor(venv.state())
+    for i in range(learner.env.n_agents):
+        assert torch.equal(seen[:, i, : state.shape[1]], state)
+    value = td.get(VALUE_KEY).clone()
+    # the local observations do not move V(s); the state does
+    td2 = td.clone()
+    td2.set(OBS_KEY, td2.get(OBS_KEY) + 5.0)
+    learner.critic(td2)
+    assert torch.equal(td2.get(VALUE_KEY), value)
+    td3 = td.clone()
+    td3.set("state", td3.get("state") + 1.0)
+    learner.critic(td3)
+    assert not torch.allclose(td3.get(VALUE_KEY), value)
+
+
+@pytest.mark.parametrize("algo", ["mappo-cc", "mappo", "ippo"])
+def test_actors_see_only_their_local_observation(algo: str) -> None:
+    learner, _, td = _reset_td(algo)
+    assert learner.actor.in_keys == [OBS_KEY]
+    learner.actor(td)
+    loc = td.get(("agents", "loc")).clone()
+    td2 = td.clone()
+    obs = td2.get(OBS_KEY).clone()
+    obs[:, 0] += 3.0                                               # agent 0 only
+    td2.set(OBS_KEY, obs)
+    td2.set("state", td2.get("state") + 3.0)                      # and the global state
+    learner.actor(td2)
+    loc2 = td2.get(("agents", "loc"))
+    assert not torch.allclose(loc2[:, 0], loc[:, 0])
+    assert torch.equal(loc2[:, 1:], loc[:, 1:])
+
+
+def test_local_critic_does_not_read_state() -> None:
+    learner, _, td = _reset_td("mappo")
+    assert learner.critic.in_keys == [OBS_KEY]
+
+
+def test_padding_never_leaks_into_another_agents_action() -> None:
+    """house1 has one radiator: the second (padded) action entry must change nothing."""
+    cfg = {"noise": 0.0, "max_episode_steps": 5}
+    results = []
+    for pad_value in (-1.0, 1.0):
+        venv = toy_vector_env(cfg, 2)
+        venv.reset(seed=3)
+        assert venv.single_action_space("house1").shape == (2,)
+        trace = []
+        for _ in range(4):
+            acts = {"house1": np.array([[0.2, pad_value]] * 2, np.float32),
+                    "house2": np.array([[-0.3, 0.6]] * 2, np.float32)}
+            obs, rew, *_ = venv.step(acts)
+            trace.append((obs["house1"].copy(), obs["house2"].copy(),
+                          rew["house1"].copy(), rew["house2"].copy(), venv.state().copy()))
+        results.append(trace)
+    for a, b in zip(*results):
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)
+    # and the adapter hands each agent its own rows of the [N, A, act_dim] action
+    learner, _, _ = _reset_td("mappo")
+    action = torch.zeros(3, 2, 2)
+    action[:, 0, 1] = 0.9
+    out = learner.env.env_actions(action)
+    assert np.all(out["house2"] == 0.0) and np.allclose(out["house1"][:, 1], 0.9)
+
+
+def test_same_seed_same_first_iteration(tmp_path: Path) -> None:
+    def first_row(seed: int, name: str) -> dict[str, str]:
+        cfg = tiny_cfg(tmp_path, iterations=1, seed=seed, run_dir=str(tmp_path / name))
+        row = read_metrics(Path(train(cfg, toy_vector_env, ENV_CONFIG).run_dir))[0]
+        return {k: v for k, v in row.items() if not k.endswith("time_s")}
+
+    a, b, c = first_row(0, "a"), first_row(0, "b"), first_row(1, "c")
+    assert a == b
+    assert a != c
+
+
+def test_resume_continues_the_step_count(tmp_path: Path) -> None:
+    first = train(tiny_cfg(tmp_path, run_dir=str(tmp_path / "first")), toy_vector_env,
+                  ENV_CONFIG)
+    done_steps = float(read_metrics(Path(first.run_dir))[-1]["env_steps"])
+    second = train(tiny_cfg(tmp_path, iterations=1, run_dir=str(tmp_path / "second"),
+                            resume=str(first.final_checkpoint)), toy_vector_env, ENV_CONFIG)
+    rows = read_metrics(Path(second.run_dir))
+    assert int(rows[0]["iteration"]) == 3
+    assert done_steps < float(rows[0]["env_steps"]) <= done_steps + 48
+    # the resumed run starts from the saved weights and normaliser
+    _, meta = load_checkpoint(first.final_checkpoint)
+    _, meta2 = load_checkpoint(second.final_checkpoint)
+    assert meta2["obs_norm"] == meta["obs_norm"]
+    assert meta2["iteration"] == 3
+
+
+def test_resume_refuses_another_algo(tmp_path: Path) -> None:
+    first = train(tiny_cfg(tmp_path, iterations=1, run_dir=str(tmp_path / "first")),
+                  toy_vector_env, ENV_CONFIG)
+    with pytest.raises(ValueError, match="algo"):
+        train(tiny_cfg(tmp_path, algo="ippo", resume=str(first.final_checkpoint),
+                       run_dir=str(tmp_path / "second")), toy_vector_env, ENV_CONFIG)
+
+
+class _NotATensor:
+    """Any class instance: what a pickle-based checkpoint could smuggle in."""
+
+    def __init__(self) -> None:
+        self.payload = "would run on load"
+
+
+def test_checkpoint_loads_and_refuses_pickle(tmp_path: Path) -> None:
+    result = train(tiny_cfg(tmp_path, algo="ippo", iterations=1), toy_vector_env, ENV_CONFIG)
+    ckpt = result.final_checkpoint
+    state, meta = load_checkpoint(ckpt)
+    cfg = TrainConfig.from_dict(meta["train_config"])
+    learner = build_learner(cfg, toy_vector_env({}, 2), meta["obs_norm"])
+    learner.actor.load_state_dict(state["actor"])
+    learner.critic.load_state_dict(state["critic"])
+    for k, v in learner.actor.state_dict().items():
+        assert torch.equal(v, state["actor"][k])
+    torch.save({"actor": _NotATensor()}, ckpt / WEIGHTS_FILE)
+    with pytest.raises(pickle.UnpicklingError):
+        load_checkpoint(ckpt)
+
+
+def test_missing_torchrl_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from heron.training import torchrl as heron_torchrl
+
+    monkeypatch.setitem(sys.modules, "torchrl", None)
+    with pytest.raises(heron_torchrl.TorchRLMissingError, match="pip install"):
+        heron_torchrl.require_torchrl()
+
+
+def test_cli_trainer_flag_reaches_the_config() -> None:
+    from heron.training.cli import build_parser, config_from_args, defaults_for_trainer
+
+    defaults = defaults_for_trainer(["--trainer", "torchrl"], {"num_envs_per_worker": 4},
+                                    {"num_envs_per_worker": 64})
+    assert defaults == {"num_envs_per_worker": 64}
+    assert defaults_for_trainer([], {"num_envs_per_worker": 4},
+                                {"num_envs_per_worker": 64}) == {"num_envs_per_worker": 4}
+    args = build_parser(train_defaults=defaults).parse_args(["--trainer", "torchrl", "--test"])
+    cfg = config_from_args(args)
+    assert cfg.trainer == "torchrl" and cfg.num_envs_per_worker == 8
+    assert config_from_args(build_parser().parse_args([])).trainer == "rllib"
+    with pytest.raises(ValueError, match="trainer"):
+        TrainConfig(trainer="jax")
