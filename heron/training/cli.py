@@ -94,7 +94,10 @@ def build_parser(
     p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every,
                    help="also checkpoint every N iterations (0: final only)")
     p.add_argument("--resume", default=None, metavar="CKPT",
-                   help="continue from a checkpoint folder (runs --iterations more)")
+                   help="continue from a checkpoint folder (runs --iterations more). This "
+                        "restores RLlib's checkpoint files, which UNPICKLES them: a checkpoint "
+                        "can run code when loaded, so resume only checkpoints you trust "
+                        "(evaluation loads the pickle-free policy files instead)")
     p.add_argument("--ray-address", default=None,
                    help="connect to a running Ray cluster, e.g. 127.0.0.1:6379 or auto")
     p.add_argument("--sample-timeout", type=float, default=d.sample_timeout_s,

@@ -206,3 +206,10 @@ def test_broken_or_mismatched_files_are_refused(trained, tmp_path):
     (ckpt / ACTOR_FILE).write_text(json.dumps(bad))
     with pytest.raises(SafeFormatError, match="version 99"):
         load_safe_policies(ckpt)
+
+
+def test_resume_help_says_it_unpickles():
+    from heron.training.cli import build_parser
+
+    text = " ".join(build_parser().format_help().split())
+    assert "--resume CKPT" in text and "UNPICKLES them" in text

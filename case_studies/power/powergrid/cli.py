@@ -112,7 +112,10 @@ def validate(config: str, no_pickle: bool) -> None:
 @click.option("--setup", default="ieee34_ieee13", show_default=True, help="setup name or config.yml")
 @click.option("--policy", type=click.Choice(["rule", "follow-load", "random", "zero"]),
               default="rule", show_default=True, help="baseline policy to run")
-@click.option("--checkpoint", default=None, help="RLlib checkpoint to run instead of --policy")
+@click.option("--checkpoint", default=None,
+              help="heron.training checkpoint to run instead of --policy; loaded from its "
+                   "pickle-free heron_actor files, or, if it has none, through RLlib, which "
+                   "unpickles it (can run code: trusted checkpoints only)")
 @click.option("--days", default=1, show_default=True, help="number of test days")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--backend", type=click.Choice(["lightsim2grid", "pandapower"]), default=None,
@@ -162,7 +165,12 @@ def simulate(setup: str, policy: str, checkpoint: str | None, days: int, seed: i
 @no_pickle_option
 @click.pass_context
 def train(ctx: click.Context, no_pickle: bool) -> None:
-    """Train with RLlib (all flags of examples/05_mappo_training.py, e.g. --test)."""
+    """Train with RLlib (all flags of examples/05_mappo_training.py, e.g. --test).
+
+    Every checkpoint gets the pickle-free policy files beside RLlib's. --resume CKPT
+    restores RLlib's files, which unpickles them (a checkpoint can run code when
+    loaded): resume only checkpoints you trust, such as your own.
+    """
     from powergrid.training import DEFAULT_SETUP, parse_config
     from powergrid.training import main as train_main
 
@@ -185,11 +193,19 @@ def train(ctx: click.Context, no_pickle: bool) -> None:
 @no_pickle_option
 def evaluate(checkpoints: tuple[str, ...], setup: str, policies: str, days: int,
              out: str | None, no_pickle: bool) -> None:
-    """Compare policies (and RLlib CHECKPOINTS) over test days.
+    """Compare policies (and heron.training CHECKPOINTS) over test days.
 
     Writes results.csv, results.md, results.json and plots: cost per day per policy
     with the rates, and one day's voltage envelope, dispatch and SOC side by side.
     Metrics as defined in powergrid.metrics (score: 0 = zero, 100 = oracle).
+
+    CHECKPOINTS load from their pickle-free files (heron_actor.json and
+    heron_actor.safetensors, which heron.training writes in every checkpoint):
+    nothing in them can run code. A folder without them (RLlib's files only) is
+    loaded through RLlib, which unpickles it and can run code; a warning says so.
+    Evaluate such folders only if you trust them, or convert them once with
+    heron.training.safe_policy.export_safe_policy. --no-pickle applies to the
+    dataset, not to checkpoints.
     """
     from powergrid.evaluation import evaluate as run_evaluation
     from powergrid.metrics import summarize

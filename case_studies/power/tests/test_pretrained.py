@@ -100,3 +100,15 @@ def test_export_writes_the_pickle_free_bundle(tmp_path, monkeypatch):
     assert pretrained.pretrained_checkpoint("demo_setup") == out
     with pytest.raises(FileNotFoundError, match="heron_policy.json"):
         pretrained.export(tmp_path / "nope", "x")
+
+
+@pytest.mark.parametrize("command", ["evaluate", "simulate", "train"])
+def test_cli_help_says_where_checkpoints_unpickle(command):
+    from click.testing import CliRunner
+
+    from powergrid.cli import main
+
+    result = CliRunner().invoke(main, [command, "--help"])
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    assert "pickle-free" in text and "unpickles" in text
