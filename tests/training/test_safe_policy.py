@@ -213,3 +213,56 @@ def test_resume_help_says_it_unpickles():
 
     text = " ".join(build_parser().format_help().split())
     assert "--resume CKPT" in text and "UNPICKLES them" in text
+
+
+def _rllib_ppo_module(model_config):
+    from gymnasium.spaces import Box
+    from ray.rllib.algorithms.ppo.torch.default_ppo_torch_rl_module import (
+        DefaultPPOTorchRLModule,
+    )
+    from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+
+    return RLModuleSpec(module_class=DefaultPPOTorchRLModule,
+                        observation_space=Box(-1, 1, (5,), np.float32),
+                        action_space=Box(-1, 1, (2,), np.float32),
+                        model_config=model_config).build()
+
+
+@pytest.mark.parametrize("model_config", [
+    {"vf_share_layers": True, "fcnet_hiddens": [8, 8]},
+    {"free_log_std": True, "fcnet_hiddens": [8]},
+    {"fcnet_activation": "relu", "fcnet_hiddens": [8, 8], "fcnet_use_layernorm": True},
+    {"fcnet_activation": "swish", "head_fcnet_hiddens": [5], "head_fcnet_activation": "elu"},
+])
+def test_other_rllib_mlp_layouts_export_exactly(model_config, tmp_path):
+    """Layouts heron.training does not build by default still round-trip exactly."""
+    import torch
+
+    from heron.training.evaluate import module_dist_inputs
+    from heron.training.safe_policy import load_safe_actors, write_safe_policy
+
+    module = _rllib_ppo_module(model_config)
+    write_safe_policy({"p": module}, {"agent_to_module": {"a": "p"}}, tmp_path)
+    actor = load_safe_actors(tmp_path)["p"]
+    x = torch.from_numpy(np.random.default_rng(1).normal(0, 3, (N_OBS, 5)).astype(np.float32))
+    with torch.no_grad():
+        np.testing.assert_allclose(actor(x).numpy(), module_dist_inputs(module, x, False).numpy(),
+                                   rtol=0, atol=1e-6)
+
+
+def test_an_actor_the_format_cannot_describe_keeps_the_rllib_checkpoint(tmp_path, caplog):
+    from types import SimpleNamespace
+
+    from heron.training.rllib import _save_safe_policy
+    from heron.training.safe_policy import SafeExportError, has_safe_policy, write_safe_policy
+
+    lstm = _rllib_ppo_module({"use_lstm": True})
+    with pytest.raises(SafeExportError, match="recurrent"):
+        write_safe_policy({"p": lstm}, {"agent_to_module": {"a": "p"}}, tmp_path / "direct")
+    # what save_checkpoint does with it: a warning, and no half-written safe files
+    algo = SimpleNamespace(learner_group=SimpleNamespace(_learner=SimpleNamespace(
+        module={"p": lstm})))
+    with caplog.at_level(logging.WARNING, logger="heron.training.rllib"):
+        _save_safe_policy(algo, {"agent_to_module": {"a": "p"}}, tmp_path)
+    assert not has_safe_policy(tmp_path) and not any(tmp_path.glob("heron_actor*"))
+    assert any("no pickle-free policy" in r.getMessage() for r in caplog.records)
