@@ -99,6 +99,14 @@ class HeronParallelEnv(ParallelEnv):
     def _reward_and_safety(self) -> tuple[dict[str, float], dict[str, float]]:
         """Return ``(rewards, safety)`` before the safety penalty is applied."""
 
+    def _truncate_early(self) -> bool:
+        """Whether the domain ends the episode now, before ``max_episode_steps``.
+
+        Called after ``_simulate``; e.g. a power flow that did not converge. The
+        default never does.
+        """
+        return False
+
     def _reset_domain(self, seed: int | None, options: dict | None) -> None:
         """Reset domain state (time series, network); default: nothing."""
 
@@ -327,7 +335,7 @@ class HeronParallelEnv(ParallelEnv):
             mean = float(np.mean(list(rewards.values())))
             rewards = {a: mean for a in rewards}
         obs = self._all_obs()
-        truncated = self._t >= self.max_episode_steps or bool(extra.pop("__truncate__", False))
+        truncated = self._t >= self.max_episode_steps or self._truncate_early()
         terminateds = {a: False for a in self.agents}
         truncateds = {a: truncated for a in self.agents}
         terminateds["__all__"] = False

@@ -376,9 +376,12 @@ class NetworkedGridEnv(HeronParallelEnv):
                     "p2p_rejected": [r for o, r in clearing.rejected
                                      if getattr(o, "agent_id", None) == agent_id],
                 })
-        if not res.converged and self.truncate_on_divergence:
-            infos["__truncate__"] = True
         return infos
+
+    def _truncate_early(self) -> bool:
+        """A failed power flow ends the episode (``truncate_on_divergence``)."""
+        failed = self._last_result is not None and not self._last_result.converged
+        return failed and self.truncate_on_divergence
 
     def _reward_and_safety(self) -> tuple[dict[str, float], dict[str, float]]:
         """Reward = -cost (and a flat penalty if the power flow failed); safety as is."""
