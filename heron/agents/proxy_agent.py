@@ -16,6 +16,7 @@ import numpy as np
 from heron.agents.base import SYSTEM_LEVEL, Agent, inbox_topic
 from heron.core.state import State
 from heron.messaging.base import Message, MessageBroker
+from heron.messaging.vocabulary import ACTION, STATE_REQUEST, STATE_RESPONSE
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ class ProxyAgent(Agent):
                 log.warning("ProxyAgent rejected message seq=%s from %r: %s",
                             msg.seq, msg.sender, reason)
                 continue
-            if msg.type == "state_request":
+            if msg.type == STATE_REQUEST:
                 owners = msg.payload.get("owners", [msg.sender])
                 unknown = [o for o in owners if o not in self._levels]
                 if unknown:
@@ -101,9 +102,9 @@ class ProxyAgent(Agent):
                     log.warning("ProxyAgent: %r asked for unknown owner(s) %s", msg.sender, unknown)
                     continue
                 payload = {o: self.visible_state(msg.sender, o) for o in owners}
-                self.send(msg.sender, "state_response", {"states": payload,
+                self.send(msg.sender, STATE_RESPONSE, {"states": payload,
                                                          "request_seq": msg.seq})
-            elif msg.type == "action":
+            elif msg.type == ACTION:
                 self.received_actions[msg.sender] = np.asarray(msg.payload["action"],
                                                                dtype=np.float64)
             handled += 1
@@ -112,11 +113,11 @@ class ProxyAgent(Agent):
     def _check(self, msg: Message) -> str | None:
         if msg.sender not in self._levels:
             return f"unknown sender {msg.sender!r}"
-        if msg.type not in ("state_request", "action"):
+        if msg.type not in (STATE_REQUEST, ACTION):
             return f"unknown message type {msg.type!r}"
         if not isinstance(msg.payload, dict):
             return "payload is not a mapping"
-        if msg.type == "action":
+        if msg.type == ACTION:
             action = msg.payload.get("action")
             if not isinstance(action, (list, tuple)):
                 return "action payload must be a list of numbers"
@@ -149,9 +150,9 @@ class ProxyAgent(Agent):
 
 def request_state(agent: Agent, owners: list[str] | None = None) -> int:
     """Ask the proxy for state; the answer arrives as a ``state_response`` message."""
-    return agent.send(PROXY_ID, "state_request", {"owners": owners or [agent.agent_id]})
+    return agent.send(PROXY_ID, STATE_REQUEST, {"owners": owners or [agent.agent_id]})
 
 
 def send_action(agent: Agent, action: Any) -> int:
-    return agent.send(PROXY_ID, "action",
+    return agent.send(PROXY_ID, ACTION,
                       {"action": np.asarray(action, dtype=np.float64).ravel().tolist()})

@@ -47,14 +47,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from heron.messaging.auth import RUN_SECRET_ENV  # stdlib-only: keeps this module light
-
-HELLO = "hello"
-WELCOME = "welcome"
-TICK = "tick"
-SHUTDOWN = "shutdown"
-ACTION = "action"
-STATE_REQUEST = "state_request"
-STATE_RESPONSE = "state_response"
+from heron.messaging.vocabulary import (  # one message vocabulary, defined in heron
+    ACTION,
+    HELLO,
+    SHUTDOWN,
+    STATE_REQUEST,
+    STATE_RESPONSE,
+    TICK,
+    WELCOME,
+)
 
 #: the environment variable that hands agent processes the Redis URL (with its password)
 REDIS_URL_ENV = "HERON_REDIS_URL"

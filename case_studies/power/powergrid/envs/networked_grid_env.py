@@ -29,6 +29,7 @@ import numpy as np
 from heron.agents.proxy_agent import ProxyAgent, request_state, send_action
 from heron.envs.base import HeronParallelEnv
 from heron.messaging.base import MessageBroker, make_broker
+from heron.messaging.vocabulary import STATE_RESPONSE
 from powergrid.agents.device_agent import ConfigError
 from powergrid.agents.power_grid_agent import GridSystemAgent, PowerGridAgent
 from powergrid.envs.grid_model import GridModel
@@ -408,7 +409,7 @@ class NetworkedGridEnv(HeronParallelEnv):
             return observation_from_states(states, owners)
         request_state(agent, owners)
         self.proxy.serve()
-        msgs = [m for m in agent.receive() if m.type == "state_response"]
+        msgs = [m for m in agent.receive() if m.type == STATE_RESPONSE]
         if not msgs:
             raise TimeoutError(f"No state_response from the proxy for {agent_id!r}.")
         return observation_from_states(msgs[-1].payload["states"], owners)
