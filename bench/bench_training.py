@@ -18,6 +18,19 @@ days), and prints:
 
 Exit status 1 when the learnt policy does not beat both baselines, so the benchmark
 can gate a change to the training stack.
+
+``--trainer torchrl`` benchmarks the TorchRL trainer on the vectorized env instead:
+it trains for ``--minutes``, then RLlib for ``--rllib-minutes`` (shorter) in the same
+run, and prints the learning curve, both trainers' env steps/s end to end (process
+work from building the env to the last update; Ray start included for RLlib) and
+in the training loop, their ratio, and MET / NOT MET for the throughput targets of
+issue 16 (>= 5,000 env steps/s end to end, >= 10x RLlib). The learning targets
+(3 seeds x 10 min, gap to the oracle <= 3 %, violation rate <= 0.5 %) are printed
+as NOT RUN: evaluating TorchRL checkpoints on the test days is not wired up yet.
+Exit status 1 when a throughput target is not met::
+
+    python bench/bench_training.py --trainer torchrl --minutes 2 --rllib-minutes 1
+    python bench/bench_training.py --trainer torchrl --minutes 2 -- --algo mappo
 """
 
 from __future__ import annotations
@@ -58,7 +71,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-days", type=int, default=None, help="test days (default: all)")
     p.add_argument("--out", default="runs/bench_training", help="root of the run folder")
+    p.add_argument("--trainer", choices=("rllib", "torchrl"), default="rllib",
+                   help="torchrl: benchmark the TorchRL trainer against a shorter RLlib run")
+    p.add_argument("--rllib-minutes", type=float, default=None,
+                   help="with --trainer torchrl: RLlib's budget (default: a third of "
+                        "--minutes, at most 2)")
     args = p.parse_args(argv)
+    if args.trainer == "torchrl":
+        return bench_torchrl(args, train_flags)
 
     from heron.training.runner import train
 
@@ -108,6 +128,84 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nrun folder: {result.run_dir}")
     print(f"evaluation: {report['files']['json']}")
     return 0 if ok else 1
+
+
+#: Issue 16's throughput targets on the 2-core machine.
+TARGET_STEPS_PER_S = 5000.0
+TARGET_RATIO = 10.0
+LEARNING_TARGETS = (
+    "gap to the oracle <= 3 % (mean of 3 seeds, 10-minute budget, 84 test days)",
+    "violation rate <= 0.5 % (same runs)",
+    "batteries do arbitrage (same runs)",
+    "mappo-lag violation rate beside mappo-cc's",
+)
+
+
+def timed_run(flags: list[str], log) -> tuple[dict[str, float], object]:
+    """Train with ``flags``; throughput from the env build to the last update."""
+    from heron.training.runner import train as rllib_train
+
+    cfg = parse_config(flags)
+    t0 = time.perf_counter()
+    if cfg.trainer == "torchrl":
+        from heron.training.torchrl import train as torchrl_train
+        from powergrid.training import make_vector_env
+
+        result = torchrl_train(cfg, make_vector_env, env_config_for(cfg), log=log)
+    else:
+        result = rllib_train(cfg, make_env, env_config_for(cfg), log=log)
+    wall = time.perf_counter() - t0
+    history = result.history
+    steps = history[-1]["env_steps"] if history else 0.0
+    loop = sum(row["iter_time_s"] for row in history) or math.nan
+    return {"trainer": cfg.trainer, "algo": cfg.algo, "iterations": len(history),
+            "env_steps": steps, "wall_s": wall, "end_to_end": steps / wall,
+            "loop": steps / loop}, result
+
+
+def verdict(ok: bool) -> str:
+    return "MET" if ok else "NOT MET"
+
+
+def bench_torchrl(args: argparse.Namespace, train_flags: list[str]) -> int:
+    """TorchRL for ``--minutes``, RLlib for ``--rllib-minutes``, same machine, same run."""
+    rllib_minutes = args.rllib_minutes if args.rllib_minutes is not None else min(
+        2.0, args.minutes / 3)
+    common = ["--setup", args.setup, "--seed", str(args.seed), "--iterations", "1000000",
+              "--checkpoint-dir", args.out, "--no-cuda", "--no-tensorboard"]
+    tr_flags = [*common, "--trainer", "torchrl", "--max-minutes", str(args.minutes),
+                *train_flags]
+    rl_flags = [*common, "--max-minutes", str(rllib_minutes), "--quiet"]
+    cfg = parse_config(tr_flags)
+    print(f"bench_training --trainer torchrl: {args.setup}, algo {cfg.algo}, "
+          f"{cfg.num_envs_per_worker} copies, budget {args.minutes:g} min (RLlib "
+          f"{rllib_minutes:g} min)", flush=True)
+    quiet = lambda s: None  # noqa: E731
+    torchrl_stats, result = timed_run(tr_flags, quiet)
+    rllib_stats, _ = timed_run(rl_flags, quiet)
+
+    print("\n== learning curve (torchrl) ==")
+    print(learning_curve_table(result.history, every=max(1, len(result.history) // 25)))
+    print("\n== throughput (env steps/s) ==")
+    print(f"{'trainer':>8} {'algo':>9} {'iters':>6} {'env steps':>10} {'wall s':>7} "
+          f"{'end to end':>11} {'loop':>9}")
+    for s in (torchrl_stats, rllib_stats):
+        print(f"{s['trainer']:>8} {s['algo']:>9} {s['iterations']:>6d} {int(s['env_steps']):>10d} "
+              f"{s['wall_s']:>7.0f} {s['end_to_end']:>11.1f} {s['loop']:>9.1f}")
+    ratio = torchrl_stats["end_to_end"] / rllib_stats["end_to_end"] \
+        if rllib_stats["end_to_end"] > 0 else math.inf
+    print(f"ratio torchrl / rllib: {ratio:.1f}x end to end, "
+          f"{torchrl_stats['loop'] / rllib_stats['loop']:.1f}x in the training loop")
+    fast = torchrl_stats["end_to_end"] >= TARGET_STEPS_PER_S
+    faster = ratio >= TARGET_RATIO
+    print("\n== targets ==")
+    print(f"{verdict(fast)}: >= {TARGET_STEPS_PER_S:,.0f} env steps/s end to end "
+          f"({torchrl_stats['end_to_end']:,.0f})")
+    print(f"{verdict(faster)}: >= {TARGET_RATIO:g}x RLlib in the same run ({ratio:.1f}x)")
+    for target in LEARNING_TARGETS:
+        print(f"NOT RUN: {target}")
+    print(f"\nrun folder: {result.run_dir}")
+    return 0 if fast and faster else 1
 
 
 if __name__ == "__main__":

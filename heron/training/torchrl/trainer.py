@@ -199,14 +199,16 @@ def ppo_update(learner: Learner, batch: Any, cfg: TrainConfig) -> dict[str, floa
         loss.value_estimator(batch, params=loss.critic_network_params,
                              target_params=loss.target_critic_network_params)
     data = batch.reshape(-1)
-    data = data[~data.get(("next", "autoreset"))]
+    data = data[~data.get(("next", "autoreset"))].select(*_loss_keys(loss))
     n, mb = data.shape[0], max(1, int(cfg.minibatch_size))
     sums = {"policy_loss": 0.0, "vf_loss": 0.0, "entropy": 0.0}
     updates = 0
     for _ in range(cfg.num_epochs):
-        perm = torch.randperm(n)
+        # one gather per epoch, then contiguous slices (views): indexing a TensorDict
+        # costs per key, and per minibatch it dominated the update on two cores
+        shuffled = data[torch.randperm(n)]
         for start in range(0, n, mb):
-            sub = data[perm[start:start + mb]]
+            sub = shuffled[start:start + mb]
             out = loss(sub)
             total = out["loss_objective"] + out["loss_critic"]
             if "loss_entropy" in out.keys():
@@ -221,6 +223,12 @@ def ppo_update(learner: Learner, batch: Any, cfg: TrainConfig) -> dict[str, floa
                 else math.nan
             updates += 1
     return {k: v / max(updates, 1) for k, v in sums.items()}
+
+
+def _loss_keys(loss: Any) -> list[Any]:
+    """What ClipPPOLoss reads once advantages exist: the "next" entries only fed GAE."""
+    keys = [k for k in loss.in_keys if not (isinstance(k, tuple) and k[0] == "next")]
+    return [*keys, loss.tensor_keys.advantage, loss.tensor_keys.value_target]
 
 
 def make_collector(learner: Learner, cfg: TrainConfig) -> Any:
