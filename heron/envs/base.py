@@ -71,20 +71,43 @@ class HeronParallelEnv(ParallelEnv):
     def __init__(self, env_config: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.env_config = dict(env_config or {})
-        self.max_episode_steps = int(self.env_config.get("max_episode_steps", 24))
-        if self.max_episode_steps < 1:
-            raise ValueError("max_episode_steps must be >= 1.")
-        self.penalty = float(self.env_config.get("penalty", 10.0))
-        self.share_reward = bool(self.env_config.get("share_reward", False))
-        self.pad_spaces = self.env_config.get("pad_spaces", self.default_pad_spaces)
-        if not isinstance(self.pad_spaces, bool):
-            raise ValueError(f"pad_spaces must be true or false, got {self.pad_spaces!r}.")
+        steps = self.env_config.get("max_episode_steps", 24)
+        if isinstance(steps, (bool, np.bool_)) or not isinstance(steps, (int, np.integer)) \
+                or steps < 1:
+            raise ValueError(f"max_episode_steps must be an integer >= 1, got {steps!r}.")
+        self.max_episode_steps = int(steps)
+        self.penalty = self.config_number("penalty", 10.0, minimum=0.0)
+        self.share_reward = self.config_flag("share_reward", False)
+        self.pad_spaces = self.config_flag("pad_spaces", self.default_pad_spaces)
         self._padded = False
         self.agent_dict: dict[str, CoordinatorAgent] = {}
         self.possible_agents: list[str] = []
         self.agents: list[str] = []
         self._t = 0
         self.np_random = np.random.default_rng(self.env_config.get("seed"))
+
+    def config_flag(self, key: str, default: bool) -> bool:
+        """A true/false config key, strictly: ``'false'`` (a truthy string) is an error."""
+        value = self.env_config.get(key, default)
+        if isinstance(value, (bool, np.bool_)):
+            return bool(value)
+        raise ValueError(f"{key} must be true or false, got {value!r}; write true or false "
+                         "without quotes.")
+
+    def config_number(self, key: str, default: float, *, minimum: float | None = None,
+                      positive: bool = False) -> float:
+        """A finite real config key, with its range checked (no ZeroDivisionError later)."""
+        value = self.env_config.get(key, default)
+        ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+            value, (bool, np.bool_)) and np.isfinite(value)
+        if ok and positive and value <= 0:
+            ok = False
+        if ok and minimum is not None and value < minimum:
+            ok = False
+        if not ok:
+            rule = "> 0" if positive else (f">= {minimum}" if minimum is not None else "finite")
+            raise ValueError(f"{key} must be a finite number {rule}, got {value!r}.")
+        return float(value)
 
     # -- hooks for subclasses -------------------------------------------------------
     @abstractmethod

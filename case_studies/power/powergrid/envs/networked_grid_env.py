@@ -62,12 +62,17 @@ class NetworkedGridEnv(HeronParallelEnv):
         env_config = dict(env_config or {})
         super().__init__(env_config)
         cfg = self.env_config
-        self.centralized = bool(cfg.get("centralized", True))
-        self.remote_agents = not self.centralized and bool(cfg.get("remote_agents", False))
-        self.train = bool(cfg.get("train", True))
-        self.dt = float(cfg.get("dt", 1.0))
-        self.nonconvergence_penalty = float(cfg.get("nonconvergence_penalty", 100.0))
-        self.truncate_on_divergence = bool(cfg.get("truncate_on_divergence", True))
+        try:  # strict even when the config did not come through load_setup's schema
+            self.centralized = self.config_flag("centralized", True)
+            self.remote_agents = not self.centralized and self.config_flag("remote_agents",
+                                                                           False)
+            self.train = self.config_flag("train", True)
+            self.dt = self.config_number("dt", 1.0, positive=True)
+            self.nonconvergence_penalty = self.config_number("nonconvergence_penalty", 100.0,
+                                                             minimum=0.0)
+            self.truncate_on_divergence = self.config_flag("truncate_on_divergence", True)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         pf = cfg.get("power_flow", {}) or {}
         if not isinstance(pf, dict):
             raise ConfigError("power_flow must be a mapping, e.g. power_flow: {backend: pandapower}.")

@@ -118,3 +118,35 @@ def test_dso_load_scale_must_be_finite_and_non_negative(guide_config, bad):
     cfg["dso_config"]["load_scale"] = bad
     with pytest.raises(ConfigError, match="dso_config.load_scale"):
         MultiAgentMicrogrids(cfg)
+
+
+def test_mg3_stays_at_848_because_890_cannot_hold_its_voltage():
+    """The shipped setup's reason (config.yml): at the guide's "DSO Bus 890" the power flow
+    converges with neutral actions but MG3's buses fall far below 0.95 pu; at 848 they do not."""
+    v_min = {}
+    for bus in ("DSO Bus 848", "DSO Bus 890"):
+        cfg = load_setup("ieee34_ieee13")
+        cfg.update(max_episode_steps=24, train=False)
+        cfg["microgrid_configs"][2]["connection_bus"] = bus
+        env = MultiAgentMicrogrids(cfg)
+        env.reset(seed=0)
+        lows = []
+        while env.agents:
+            _, _, _, _, infos = env.step({a: np.zeros(env.action_space(a).shape)
+                                          for a in env.agents})
+            assert infos["MG3"]["converged"]
+            lows.append(infos["MG3"]["v_min"])
+        v_min[bus] = min(lows)
+    assert load_setup("ieee34_ieee13")["microgrid_configs"][2]["connection_bus"] == "DSO Bus 848"
+    assert v_min["DSO Bus 848"] >= 0.95
+    assert v_min["DSO Bus 890"] < 0.9
+
+
+@pytest.mark.parametrize("key,value", [("train", "false"), ("share_reward", "yes"),
+                                       ("pad_spaces", 1), ("dt", 0), ("dt", -1.0),
+                                       ("penalty", float("nan")), ("max_episode_steps", 2.5)])
+def test_a_config_dict_given_straight_to_the_env_is_strict_too(guide_config, key, value):
+    cfg = copy.deepcopy(guide_config)
+    cfg[key] = value
+    with pytest.raises(ValueError, match=key):
+        MultiAgentMicrogrids(cfg)
