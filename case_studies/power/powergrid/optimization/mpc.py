@@ -315,6 +315,9 @@ class MPCController:
 
     def _device_action(self, agent: str, name: str, dev: Any, ok: bool,
                        plan: StepPlan) -> np.ndarray:
+        """The first planned hour as the device's action (its own inverse map)."""
+        from powergrid.agents.generator import Generator
+        from powergrid.agents.renewables import RenewableGenerator
         from powergrid.agents.transformer import Transformer
 
         key = (agent, name)
@@ -325,11 +328,11 @@ class MPCController:
         p = float(np.asarray(self.model.dev_p[key].value).ravel()[0])
         q = float(np.asarray(self.model.dev_q[key].value).ravel()[0])
         plan.setpoints.setdefault(agent, {})[name] = (p, q, self._avail_now.get(key, np.nan))
-        if key in self._avail_now:  # deliver the planned share of what is available
+        if isinstance(dev, RenewableGenerator):  # deliver the planned share of what is there
             return dev.action_for_setpoint(p, q, p_available_MW=self._avail_now[key])
-        if hasattr(dev, "state") and "storage" in dev.state:
-            return dev.action_for_setpoint(p, q)
-        return dev.action_for_setpoint(p, q, on=True)
+        if isinstance(dev, Generator):
+            return dev.action_for_setpoint(p, q, on=True)
+        return dev.action_for_setpoint(p, q)  # a battery
 
 
 def forecast_window(hist: _History, hour: int, horizon: int, kind: str = "persistence",
