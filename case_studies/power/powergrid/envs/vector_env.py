@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from gymnasium.vector import AutoresetMode
 
 from powergrid import physics
 from powergrid.agents.device_agent import ConfigError
@@ -104,7 +105,8 @@ class _Group:
 class VectorMultiAgentMicrogrids:
     """N copies of :class:`MultiAgentMicrogrids` stepped together (see module doc)."""
 
-    metadata = {"autoreset_mode": "NextStep", "name": "vector_multi_agent_microgrids_v0"}
+    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP,
+                "name": "vector_multi_agent_microgrids_v0"}
 
     def __init__(self, env_config: dict[str, Any], num_envs: int, *,
                  parallel: bool = True) -> None:
@@ -810,7 +812,7 @@ class VectorMultiAgentMicrogrids:
                 "grid_import_MW": self.p_import[:, ai].copy(),
                 "total_load_MW": self.total_load[:, ai].copy(), "price": self.price.copy(),
                 "grid_cost": self.grid_cost[:, ai].copy(),
-                "hour": ((self.start_hour + self.t - 1) % self._length % 24).astype(np.int64),
+                "hour": self.hour.astype(np.int64).copy(),  # the hour of this step's data
                 "_reset": resetting.copy(),
             }
         return infos

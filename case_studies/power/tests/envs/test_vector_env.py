@@ -94,6 +94,7 @@ def test_copies_reproduce_single_envs(setup, n, kind, caplog):
                                   ("v_min", 1e-6), ("v_max", 1e-6)):
                     assert close(infos[a][key][i], s_info[a][key], atol), (t, i, a, key)
                 assert infos[a]["converged"][i] == s_info[a]["converged"]
+                assert infos[a]["hour"][i] == s_info[a]["hour"]
                 failures += not s_info[a]["converged"]
     venv.close()
 
