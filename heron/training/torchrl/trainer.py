@@ -295,6 +295,9 @@ def train(cfg: TrainConfig, vector_env_creator: VectorEnvCreator,
     result = RunResult(run_dir=run_dir, config=cfg)
     if cfg.verbose:
         log(f"[heron] run folder: {run_dir}")
+    if cfg.num_workers:
+        log(f"[heron] --trainer torchrl collects in this process: num_workers="
+            f"{cfg.num_workers} is ignored (use --num-envs-per-worker for more copies).")
 
     t_start = time.perf_counter()
     venv = vector_env_creator(used_env_config, int(cfg.num_envs_per_worker))
