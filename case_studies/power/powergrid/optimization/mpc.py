@@ -194,6 +194,9 @@ class MPCController:
         self.sc, self.rn = sc, RadialNetwork.from_net(sc.net)
         self.ratios = {ag.name: ag.sell_price_ratio for ag in sc.agents if ag.include_grid_cost}
         nB = self.rn.n_bus
+        # microgrids metered by their power balance: their own load rows
+        self.balance = {ag.name: ag.load_rows for ag in sc.agents
+                        if ag.import_meter[0] == "balance"}
         renewable = [(d.agent, d.name) for d in sc.devices if d.kind == "renewable"]
         ess = [d for d in sc.devices if d.kind == "ess"]
         self.inputs = ModelInputs(
@@ -202,7 +205,10 @@ class MPCController:
             price=cp.Parameter(T, name="price"), loss_price=cp.Parameter(T, name="loss_price"),
             available={k: cp.Parameter(T, nonneg=True, name=f"avail.{k[0]}.{k[1]}")
                        for k in renewable},
-            e0={(d.agent, d.name): cp.Parameter(name=f"e0.{d.agent}.{d.name}") for d in ess})
+            e0={(d.agent, d.name): cp.Parameter(name=f"e0.{d.agent}.{d.name}") for d in ess},
+            own_load={a: cp.Parameter(T, name=f"own_load.{a}") for a in self.balance},
+            own_load_value={a: cp.Parameter(T, name=f"own_load_value.{a}")
+                            for a in self.balance})
         taps, regulated = _tap_array(sc, "regulated")
         margin = sc.regulator_bandwidth / 2.0 if (regulated and sc.regulators) else 0.0
         self.model = _build(sc, self.rn, taps, soft=True, integer=False,
@@ -221,12 +227,8 @@ class MPCController:
         every later solve (``solve_ms``) only updates parameters."""
         fc = self.history.hours_(0, self.horizon)
         inp = self.inputs
-        inp.price.value = fc.price
+        self._set_data(fc, fc.price)
         inp.loss_price.value = np.zeros(self.horizon)
-        inp.load_p.value = fc.load_p @ self.Mload
-        inp.load_q.value = fc.load_q @ self.Mload
-        for key, par in inp.available.items():
-            par.value = np.maximum(fc.available[key], 0.0)
         for d in self.sc.devices:
             if d.kind == "ess":
                 inp.e0[(d.agent, d.name)].value = d.config.init_soc * d.config.e_capacity_MWh
@@ -261,15 +263,24 @@ class MPCController:
             if ratio != 1.0 and np.any(price * (1.0 - ratio) < 0):
                 raise UnsupportedSetupError(f"{name}: sell_price_ratio {ratio} with prices of "
                                             "both signs makes the settlement non-convex.")
+        self._set_data(fc, price)
+        self._avail_now = {k: float(v[0]) for k, v in fc.available.items()}
+        for (a, n), par in inp.e0.items():
+            dev = env.agent_dict[a].devices[n]
+            par.value = float(dev.state.storage.soc) * float(dev.config.e_capacity_MWh)
+
+    def _set_data(self, fc: _Day, price: np.ndarray) -> None:
+        """Forecast loads, availability and ``price`` into the model's parameters."""
+        inp = self.inputs
         inp.price.value = price
         inp.load_p.value = fc.load_p @ self.Mload
         inp.load_q.value = fc.load_q @ self.Mload
         for key, par in inp.available.items():
             par.value = np.maximum(fc.available[key], 0.0)
-        self._avail_now = {k: float(v[0]) for k, v in fc.available.items()}
-        for (a, n), par in inp.e0.items():
-            dev = env.agent_dict[a].devices[n]
-            par.value = float(dev.state.storage.soc) * float(dev.config.e_capacity_MWh)
+        for name, rows in self.balance.items():
+            own = fc.load_p[:, rows].sum(axis=1)
+            inp.own_load[name].value = own
+            inp.own_load_value[name].value = price * own
 
     def _solve(self, t: int) -> tuple[str, float]:
         """Solve, raising the loss weight until the cone is tight. Within an episode the

@@ -324,7 +324,9 @@ class ModelInputs:
     ``load_p`` / ``load_q``: (T, n_bus) per unit on the model's buses (after scaling);
     ``price``: (T,) $/MWh; ``loss_price``: (T,) $/MWh charged on the feeder losses
     nobody pays for (a loss weight times the price, see :func:`_solve_model`);
-    ``available[(agent, device)]``: (T,) MW; ``e0[(agent, device)]``: MWh stored now.
+    ``available[(agent, device)]``: (T,) MW; ``e0[(agent, device)]``: MWh stored now;
+    ``own_load[agent]`` (T,) MW and ``own_load_value[agent]`` = price x own_load (T,) $/h,
+    for microgrids metered by their power balance (no PCC transformer, no ext_grid).
     """
 
     load_p: cp.Parameter
@@ -333,6 +335,8 @@ class ModelInputs:
     loss_price: cp.Parameter
     available: dict[tuple[str, str], cp.Parameter]
     e0: dict[tuple[str, str], cp.Parameter]
+    own_load: dict[str, cp.Parameter] = field(default_factory=dict)
+    own_load_value: dict[str, cp.Parameter] = field(default_factory=dict)
 
 
 def load_to_buses(net: Any, rn: RadialNetwork) -> sparse.csr_matrix:
@@ -578,6 +582,7 @@ def _build(sc: DayScenario, rn: RadialNetwork, taps: np.ndarray, *, soft: bool,
     branch_of_line = {int(rn.element[j]): j for j in range(nE) if rn.kind[j] == "line"}
     imports: dict[str, cp.Expression] = {}
     agent_cost: dict[str, cp.Expression] = {}
+    priced: dict[str, cp.Expression] = {}  # price x import of balance-metered agents (inputs)
     for ag in sc.agents:
         kind, idx = ag.import_meter
         if kind == "pcc_trafo":
@@ -590,12 +595,9 @@ def _build(sc: DayScenario, rn: RadialNetwork, taps: np.ndarray, *, soft: bool,
                 imp = -recv_p[:, j] * rn.base_mva
         elif kind == "ext_grid":
             imp = P0[:, 0] * rn.base_mva
-        elif inputs is not None:  # price x (load - output): a product of two parameters
-            raise UnsupportedSetupError(
-                f"{ag.name}: a microgrid metered by its power balance (no PCC transformer, no "
-                "own ext_grid) cannot be re-solved with parameters (MPC); the oracle can.")
         else:  # the env's fallback: zone load - device output + losses of the zone's lines
-            own_load = sc.load_p[:, ag.load_rows].sum(axis=1)
+            own_load = (sc.load_p[:, ag.load_rows].sum(axis=1) if inputs is None
+                        else inputs.own_load[ag.name])
             gen = 0
             for d in ag.devices:
                 if d.kind != "transformer":
@@ -606,9 +608,18 @@ def _build(sc: DayScenario, rn: RadialNetwork, taps: np.ndarray, *, soft: bool,
                 if j is not None:
                     loss = loss + (sent_p[:, j] - recv_p[:, j]) * rn.base_mva
             imp = own_load - gen + loss
+            if inputs is not None:
+                # price x import without a product of two parameters (DPP): the load's
+                # value is its own parameter
+                priced[ag.name] = (inputs.own_load_value[ag.name]
+                                   - cp.multiply(inputs.price, gen - loss))
         imports[ag.name] = imp
         cost = dev_cost[ag.name]
-        if ag.include_grid_cost:
+        if ag.include_grid_cost and ag.name in priced:
+            ratio, v = ag.sell_price_ratio, priced[ag.name]
+            cost = cost + dt * (cp.sum(v) if ratio == 1.0 else
+                                cp.sum(cp.maximum(v, ratio * v)))
+        elif ag.include_grid_cost:
             price = sc.price if inputs is None else inputs.price
             cost = cost + _grid_cost(imp, price, ag.sell_price_ratio, dt, ag.name)
         agent_cost[ag.name] = cost

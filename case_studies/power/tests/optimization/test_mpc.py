@@ -66,3 +66,29 @@ def test_the_model_is_compiled_once_and_parameters_matter(env):
 def test_bad_options_are_named(env):
     with pytest.raises(ValueError, match="forecast"):
         MPCController(env, forecast="crystal-ball")
+
+
+def _first_plan_is_the_oracles_relaxation(env, day: int) -> None:
+    """With perfect forecasts and no loss pricing, the first plan is the oracle's plain
+    relaxation: the same model, the same data, the parameters set right."""
+    from powergrid.optimization import solve_day
+
+    ctrl = mpc_controller(env, forecast="perfect", loss_weights=(0.0,))
+    env.reset(seed=0, options={"day": day})
+    ctrl.reset()
+    ctrl.actions_at(0)
+    assert ctrl.plans[-1].status == "optimal"
+    res = solve_day(env.env_config, day, split=env.split, horizon=env.max_episode_steps,
+                    env=env)
+    planned = float(ctrl.model.cost_expr.value)
+    assert planned == pytest.approx(res.relaxed_objective, rel=1e-4, abs=1e-2)
+
+
+def test_first_plan_is_the_oracles_relaxation(env):
+    _first_plan_is_the_oracles_relaxation(env, 3)
+
+
+@pytest.mark.slow
+def test_balance_metered_microgrids_too():
+    # ieee123_5mg's microgrids are metered by their power balance (a separate DPP form)
+    _first_plan_is_the_oracles_relaxation(make_env(load_setup("ieee123_5mg"), "test", 24), 0)
