@@ -49,7 +49,9 @@ def build_parser(
                    help="quick smoke run: 3 iterations with tiny batches")
     p.add_argument("--algo", choices=ALGOS, default=None,
                    help="mappo: shared policy (default); ippo: one policy per agent; "
-                        "mappo-cc: shared actor + centralised critic on the global state")
+                        "mappo-cc: shared actor + centralised critic on the global state; "
+                        "mappo-lag: mappo-cc + learnt Lagrange multiplier on the violation "
+                        "rate (--trainer torchrl)")
     p.add_argument("--trainer", choices=TRAINERS, default=None,
                    help="rllib (default): RLlib on the single env; torchrl: TorchRL on the "
                         "vectorized env, --num-envs-per-worker copies in one process")

@@ -19,7 +19,9 @@ from typing import Any
 #: ``ippo``     one independent policy (and critic) per agent.
 #: ``mappo-cc`` true MAPPO: a shared decentralised actor that sees only the agent's local
 #:              observation and a centralised critic V(s) over the global state.
-ALGOS = ("mappo", "ippo", "mappo-cc")
+#: ``mappo-lag`` ``mappo-cc`` with a Lagrangian constraint on the violation rate: the
+#:              multiplier is learnt by dual ascent (``--trainer torchrl`` only).
+ALGOS = ("mappo", "ippo", "mappo-cc", "mappo-lag")
 #: ``rllib``    RLlib PPO on the single env (any HERON ParallelEnv; Ray scales it out).
 #: ``torchrl``  TorchRL PPO on a vectorized env (:mod:`heron.training.torchrl`): N copies
 #:              stepped as arrays, one process; ``num_envs_per_worker`` is N.
@@ -94,6 +96,8 @@ class TrainConfig:
             raise ValueError(f"algo must be one of {ALGOS}, got {self.algo!r}.")
         if self.trainer not in TRAINERS:
             raise ValueError(f"trainer must be one of {TRAINERS}, got {self.trainer!r}.")
+        if self.algo == "mappo-lag" and self.trainer != "torchrl":
+            raise ValueError("algo 'mappo-lag' needs trainer='torchrl' (--trainer torchrl).")
         for name in ("iterations", "train_batch_size", "minibatch_size", "num_epochs"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}.")
@@ -118,11 +122,11 @@ class TrainConfig:
     @property
     def shared_policy(self) -> bool:
         """Whether all agents map to one module (and spaces must be padded to match)."""
-        return self.algo in ("mappo", "mappo-cc")
+        return self.algo in ("mappo", "mappo-cc", "mappo-lag")
 
     @property
     def centralized_critic(self) -> bool:
-        return self.algo == "mappo-cc"
+        return self.algo in ("mappo-cc", "mappo-lag")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

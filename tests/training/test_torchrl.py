@@ -52,7 +52,7 @@ def read_metrics(run_dir: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-@pytest.mark.parametrize("algo", ["mappo-cc", "mappo", "ippo"])
+@pytest.mark.parametrize("algo", ["mappo-cc", "mappo", "ippo", "mappo-lag"])
 def test_smoke_run_writes_the_run_folder(tmp_path: Path, algo: str) -> None:
     result = train(tiny_cfg(tmp_path, algo), toy_vector_env, ENV_CONFIG)
     run = Path(result.run_dir)
@@ -70,6 +70,43 @@ def test_smoke_run_writes_the_run_folder(tmp_path: Path, algo: str) -> None:
     assert result.final_checkpoint == run / "checkpoints" / "final"
     meta = json.loads((result.final_checkpoint / "heron_torchrl.json").read_text())
     assert meta["algo"] == algo and meta["env_steps"] == int(steps[-1])
+    if algo == "mappo-lag":
+        assert float(rows[0]["lagrange_multiplier"]) == 0.0
+        assert meta["lagrange_multiplier"] >= 0.0
+
+
+def test_lagrangian_penalises_violations_and_learns_the_multiplier(tmp_path: Path) -> None:
+    from heron.training.torchrl.trainer import lagrangian_step, make_collector
+
+    cfg = tiny_cfg(tmp_path, algo="mappo-lag", extra={"violation_target": 0.0,
+                                                       "lagrange_lr": 2.0})
+    learner = build_learner(cfg, toy_vector_env(ENV_CONFIG, 4), None)
+    batch = next(iter(make_collector(learner, cfg)))
+    safety = batch.get(("next", "agents", "safety"))
+    real = ~batch.get(("next", "autoreset"))
+    violating = (safety > 0) & real.unsqueeze(-1)
+    assert violating.any() and not violating.all()   # ToyRooms under a random policy
+    before = batch.get(("next", "agents", "reward")).clone()
+    learner.lagrange_multiplier = 0.5
+    rate = lagrangian_step(learner, batch, cfg)
+    after = batch.get(("next", "agents", "reward"))
+    diff = (before - after).squeeze(-1)
+    assert torch.allclose(diff[violating], torch.full_like(diff[violating], 0.5))
+    assert torch.all(diff[~violating] == 0)
+    expected = violating.sum().item() / (real.sum().item() * 2)
+    assert rate == pytest.approx(expected)
+    assert learner.lagrange_multiplier == pytest.approx(0.5 + 2.0 * expected)
+    # dual ascent lets the multiplier fall back (never below 0) when under the target
+    cfg2 = tiny_cfg(tmp_path, algo="mappo-lag", extra={"violation_target": 1.0,
+                                                        "lagrange_lr": 100.0})
+    lagrangian_step(learner, batch, cfg2)
+    assert learner.lagrange_multiplier == 0.0
+
+
+def test_mappo_lag_needs_the_torchrl_trainer() -> None:
+    with pytest.raises(ValueError, match="torchrl"):
+        TrainConfig(algo="mappo-lag")
+    assert TrainConfig(algo="mappo-lag", trainer="torchrl").centralized_critic
 
 
 def _reset_td(algo: str, normalize_obs: bool = False):

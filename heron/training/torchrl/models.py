@@ -4,8 +4,8 @@
 algo           actor (decentralised: local obs)    critic
 =============  ==================================  ======================================
 ``mappo``      one MLP shared by every agent       shared MLP over the local observation
-``mappo-cc``   one MLP shared by every agent       shared MLP over ``state()`` (+ one-hot
-                                                   agent id unless rewards are shared)
+``mappo-cc``,  one MLP shared by every agent       shared MLP over ``state()`` (+ one-hot
+``mappo-lag``                                      agent id unless rewards are shared)
 ``ippo``       one MLP per agent                   one MLP per agent, local observation
 =============  ==================================  ======================================
 

@@ -1,10 +1,12 @@
-"""PPO on a vectorized HERON env with TorchRL: MAPPO-CC, MAPPO and IPPO.
+"""PPO on a vectorized HERON env with TorchRL: MAPPO-CC, MAPPO, IPPO and MAPPO-Lag.
 
 One iteration: TorchRL's ``Collector`` gathers ``T = ceil(train_batch_size / N)``
 steps of all ``N`` copies (``N = num_envs_per_worker``), TorchRL's GAE computes
 advantages, and ``ClipPPOLoss`` runs ``num_epochs`` passes of shuffled minibatches
 (``minibatch_size`` env steps each, every agent of a step in the same minibatch).
 The env's autoreset steps (see :mod:`.env`) are dropped before the loss.
+``mappo-lag`` is ``mappo-cc`` whose rewards are penalised by a learnt Lagrange
+multiplier on violating agent-steps (:func:`lagrangian_step`).
 
 The run folder is the RLlib path's (:mod:`heron.training.runner`): ``config.json``,
 ``metrics.csv`` (same columns), ``learning_curve.png``, ``tensorboard/`` and
@@ -55,6 +57,13 @@ FORMAT = "heron-torchrl-v1"
 #: Vector steps of random actions measured for the observation normaliser.
 OBS_STATS_STEPS = 48
 MAX_GRAD_NORM = 1.0
+#: ``mappo-lag`` defaults (override with ``TrainConfig.extra``): the violation rate
+#: (fraction of agent-steps with safety > 0) the policy should stay under, and the
+#: dual-ascent step of the multiplier per iteration, in scaled reward per violating
+#: agent-step per unit of excess violation rate.
+LAGRANGE_FIELDS = ["lagrange_multiplier", "batch_violation_rate"]
+VIOLATION_TARGET = 0.005
+LAGRANGE_LR = 1.0
 
 
 @dataclass
@@ -69,6 +78,8 @@ class Learner:
     obs_stats: dict[str, Any] | None
     iteration: int = 0
     env_steps: int = 0
+    #: ``mappo-lag``'s Lagrange multiplier (0 for the other algorithms).
+    lagrange_multiplier: float = 0.0
 
 
 def build_learner(cfg: TrainConfig, venv: Any, obs_stats: dict[str, Any] | None) -> Learner:
@@ -105,7 +116,7 @@ def metadata(learner: Learner, cfg: TrainConfig) -> dict[str, Any]:
         "act_low": env._act_low.tolist(), "act_high": env._act_high.tolist(),
         "obs_norm": learner.obs_stats, "reward_scale": cfg.reward_scale,
         "iteration": learner.iteration, "env_steps": learner.env_steps,
-        "train_config": cfg.to_dict(),
+        "lagrange_multiplier": learner.lagrange_multiplier, "train_config": cfg.to_dict(),
     }
 
 
@@ -139,6 +150,7 @@ def _restore(learner: Learner, state: dict[str, Any], meta: dict[str, Any]) -> N
     learner.critic.load_state_dict(state["critic"])
     learner.optim.load_state_dict(state["optimizer"])
     learner.iteration, learner.env_steps = int(meta["iteration"]), int(meta["env_steps"])
+    learner.lagrange_multiplier = float(meta.get("lagrange_multiplier", 0.0))
 
 
 # ---------------------------------------------------------------------- one iteration
@@ -190,6 +202,28 @@ class EpisodeTracker:
         return dict(self.last) or {k: math.nan for k in (
             "episode_return_mean", "cost_mean", "violation_rate", "episode_len_mean",
             "safety_mean")}
+
+
+def lagrangian_step(learner: Learner, batch: Any, cfg: TrainConfig) -> float:
+    """``mappo-lag``: penalise violating agent-steps by the multiplier, then move it.
+
+    Reward-penalty form of the Lagrangian relaxation ``max_pi J_r - lambda (J_c - d)``
+    with ``c = 1[safety > 0]`` per agent-step: PPO sees ``r - lambda * c``, and
+    ``lambda <- max(0, lambda + lr * (violation rate of the batch - d))`` (dual
+    ascent), so the multiplier grows while the policy violates more than the target
+    ``d`` and decays back once it complies. Returns the batch's violation rate.
+    """
+    nxt = batch.get("next")
+    real = ~nxt.get("autoreset")
+    violating = (nxt.get(("agents", "safety")) > 0) & real.unsqueeze(-1)   # [N, T, A]
+    reward = nxt.get(("agents", "reward"))
+    nxt.set(("agents", "reward"),
+            reward - learner.lagrange_multiplier * violating.unsqueeze(-1).to(reward.dtype))
+    rate = float(violating.sum()) / max(1.0, float(real.sum()) * violating.shape[-1])
+    target = float(cfg.extra.get("violation_target", VIOLATION_TARGET))
+    lr = float(cfg.extra.get("lagrange_lr", LAGRANGE_LR))
+    learner.lagrange_multiplier = max(0.0, learner.lagrange_multiplier + lr * (rate - target))
+    return rate
 
 
 def ppo_update(learner: Learner, batch: Any, cfg: TrainConfig) -> dict[str, float]:
@@ -316,7 +350,8 @@ def train(cfg: TrainConfig, vector_env_creator: VectorEnvCreator,
     completed = False
     csv_file = open(run_dir / "metrics.csv", "w", newline="")  # closed in finally
     try:
-        writer = csv.DictWriter(csv_file, fieldnames=METRIC_FIELDS)
+        fields = METRIC_FIELDS + (LAGRANGE_FIELDS if cfg.algo == "mappo-lag" else [])
+        writer = csv.DictWriter(csv_file, fieldnames=fields)
         writer.writeheader()
         batches = iter(collector)
         for _ in range(cfg.iterations):
@@ -365,12 +400,16 @@ def train(cfg: TrainConfig, vector_env_creator: VectorEnvCreator,
 def _iteration(learner: Learner, batch: Any, cfg: TrainConfig,
                tracker: EpisodeTracker) -> dict[str, float]:
     real = int((~batch.get(("next", "autoreset"))).sum())
-    episodes = tracker.add(batch)
+    episodes = tracker.add(batch)          # env rewards, before any Lagrangian penalty
+    extra: dict[str, float] = {}
+    if cfg.algo == "mappo-lag":
+        extra["lagrange_multiplier"] = learner.lagrange_multiplier   # the one PPO sees now
+        extra["batch_violation_rate"] = lagrangian_step(learner, batch, cfg)
     losses = ppo_update(learner, batch, cfg)
     learner.iteration += 1
     learner.env_steps += real
     return {"iteration": learner.iteration, "env_steps": float(learner.env_steps),
-            **episodes, **losses}
+            **episodes, **losses, **extra}
 
 
 def _log_row(row: dict[str, float], tb: Any, pbar: Any, emit: Callable[[str], None] | None,
@@ -380,7 +419,9 @@ def _log_row(row: dict[str, float], tb: Any, pbar: Any, emit: Callable[[str], No
     pbar.set_postfix({"env steps/s": f"{steps_per_s:.0f}",
                       "return": f"{row['episode_return_mean']:.2f}",
                       "cost": f"{row['cost_mean']:.1f}",
-                      "viol": f"{row['violation_rate']:.3f}"}, refresh=False)
+                      "viol": f"{row['violation_rate']:.3f}",
+                      **({"lambda": f"{row['lagrange_multiplier']:.3f}"}
+                         if "lagrange_multiplier" in row else {})}, refresh=False)
     pbar.update()
     if emit is not None:
         emit(format_line(row))
