@@ -266,3 +266,31 @@ def test_cli_trainer_flag_reaches_the_config() -> None:
     assert config_from_args(build_parser().parse_args([])).trainer == "rllib"
     with pytest.raises(ValueError, match="trainer"):
         TrainConfig(trainer="jax")
+
+
+@pytest.mark.parametrize("algo", ["mappo-cc", "ippo"])
+def test_checkpoint_policies_act_like_the_trained_actor(tmp_path: Path, algo: str) -> None:
+    """load_torchrl_policies on the single env's native observations gives the actions
+    the adapter gives the actor in training (deterministic mode), cut to native sizes."""
+    from tensordict.nn import InteractionType, set_interaction_type
+
+    from heron.training.torchrl import vector_observation_stats
+    from heron.training.torchrl.policy import load_torchrl_policies
+    from heron.training.torchrl.trainer import save_checkpoint
+
+    cfg = tiny_cfg(tmp_path, algo=algo)
+    venv = toy_vector_env(ENV_CONFIG, 1)
+    learner = build_learner(cfg, venv, vector_observation_stats(venv, steps=8))
+    ckpt = save_checkpoint(learner, cfg, tmp_path / "ckpt")
+    single = make_toy_env(ENV_CONFIG)
+    policies = load_torchrl_policies(ckpt, env=single)
+    obs, _ = single.reset(seed=5)
+    learner.env.set_seed(5)                # copy 0 is seeded like the single env
+    td = learner.env.reset()
+    np.testing.assert_array_equal(venv.envs[0].state(), single.state())
+    with torch.no_grad(), set_interaction_type(InteractionType.DETERMINISTIC):
+        expected = learner.env.env_actions(learner.actor(td).get(("agents", "action")))
+    for agent, policy in policies.items():
+        action = policy(obs[agent])
+        assert action.shape == single.action_space(agent).shape
+        np.testing.assert_allclose(action, expected[agent][0, : action.shape[0]], atol=1e-6)

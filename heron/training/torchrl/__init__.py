@@ -10,7 +10,8 @@ use and, when it is missing, say how to install it::
   any HERON ParallelEnv; no torchrl needed);
 * :mod:`.env`: :class:`HeronVectorEnv`, the TorchRL ``EnvBase`` adapter;
 * :mod:`.models`: actors and critics per algorithm;
-* :mod:`.trainer`: the training loop, run folder and checkpoints.
+* :mod:`.trainer`: the training loop, run folder and checkpoints;
+* :mod:`.policy`: a checkpoint as plain per-agent ``Policy`` objects for evaluation.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ _LAZY = {
     "load_checkpoint": "heron.training.torchrl.trainer",
     "save_checkpoint": "heron.training.torchrl.trainer",
     "build_learner": "heron.training.torchrl.trainer",
+    "load_torchrl_policies": "heron.training.torchrl.policy",
+    "TorchRLPolicy": "heron.training.torchrl.policy",
 }
 
 __all__ = ["INSTALL_HINT", "LoopVectorEnv", "require_torchrl", "vector_observation_stats",
