@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 
 pytest.importorskip("powergrid.envs.multi_agent_microgrids")
 
-TINY = {"iterations": 1, "train_batch_size": 48, "minibatch_size": 24, "num_epochs": 1,
-        "hidden_sizes": (16, 16), "num_envs_per_worker": 1, "no_cuda": True}
+TINY = ["--iterations", "1", "--train-batch-size", "48", "--minibatch-size", "24",
+        "--num-epochs", "1", "--hidden-sizes", "16", "16", "--num-envs-per-worker", "1",
+        "--no-cuda"]
 
 
 def test_benchmark_pools_seeds_and_writes_the_leaderboard(tmp_path, ray_local):
@@ -22,7 +24,7 @@ def test_benchmark_pools_seeds_and_writes_the_leaderboard(tmp_path, ray_local):
 
     out = tmp_path / "bench"
     res = run_benchmark("ieee34_ieee13", out, algos=["mappo"], seeds=2, minutes=5.0, days=1,
-                        baselines=["oracle", "rule", "zero"], train_overrides=TINY,
+                        baselines=["oracle", "rule", "zero"], train_args=TINY,
                         log=lambda s: None)
     board = {r["policy"]: r for r in res["leaderboard"]}
     assert set(board) == {"oracle", "rule", "zero", "mappo"}
@@ -46,3 +48,16 @@ def test_benchmark_pools_seeds_and_writes_the_leaderboard(tmp_path, ray_local):
     page = publish(out, tmp_path / "docs" / "results.md")
     assert "](results/learning_curves.png)" in page.read_text()
     assert (tmp_path / "docs" / "results" / "learning_curves.png").exists()
+
+
+def test_benchmark_with_the_torchrl_trainer(tmp_path):
+    pytest.importorskip("torchrl")
+    from powergrid.benchmark import run_benchmark
+
+    res = run_benchmark("ieee34_ieee13", tmp_path / "bench", algos=["mappo"], seeds=2,
+                        minutes=5.0, days=1, baselines=["zero"], trainer="torchrl",
+                        train_args=TINY, log=lambda s: None)
+    board = {r["policy"]: r for r in res["leaderboard"]}
+    assert board["mappo"]["seeds"] == 2 and res["trainer"] == "torchrl"
+    assert all(np.isfinite(c) for c in board["mappo"]["seed_costs"])
+    assert (tmp_path / "bench" / "learning_curves.png").stat().st_size > 0

@@ -3,8 +3,8 @@ with the baselines through the one pipeline, and write a leaderboard.
 
 Why one command: a learnt policy means something only next to the yardsticks,
 measured the same way, over several training seeds. This module trains
-``algos x seeds`` runs (RLlib PPO, :mod:`heron.training.runner`; each for
-``minutes`` of wall clock), evaluates their final checkpoints and the baselines on
+``algos x seeds`` runs (with either trainer, RLlib or TorchRL, through the domain's
+training CLI; each for ``minutes`` of wall clock), evaluates their final checkpoints and the baselines on
 the same test days with :func:`powergrid.evaluation.run_policies`, and writes into
 ``out_dir``:
 
@@ -32,42 +32,64 @@ import pandas as pd
 from powergrid.evaluation import DEFAULT_POLICIES, checkpoint_spec, plot_summary, run_policies
 from powergrid.metrics import seed_ci, summarize
 
+TRAINERS = ("rllib", "torchrl")
+
 
 def train_runs(setup: str, algos: Sequence[str], seeds: int, minutes: float, out: Path,
-               overrides: dict[str, Any] | None = None,
+               trainer: str = "rllib", train_args: Sequence[str] = (),
                log: Callable[[str], None] = print) -> dict[tuple[str, int], Path]:
-    """Train every (algo, seed) for ``minutes`` each, on one Ray; return the run folders."""
-    import ray
+    """Train every (algo, seed) for ``minutes`` each; return the run folders.
 
-    from heron.training import TrainConfig
-    from heron.training.rllib import ensure_ray
+    Each run goes through the domain's training CLI (:func:`powergrid.training.main`),
+    so both trainers get the domain's defaults for them; ``train_args`` are more of
+    its flags (they win over the benchmark's). RLlib runs share one Ray.
+    """
+    if trainer not in TRAINERS:
+        raise ValueError(f"trainer {trainer!r}: choose from {TRAINERS}.")
+    started = False
+    if trainer == "rllib":
+        from heron.training import TrainConfig
+        from heron.training.rllib import ensure_ray
 
-    started = ensure_ray(TrainConfig(**(overrides or {})))
+        started = ensure_ray(TrainConfig())
     try:
-        return {(algo, seed): _train_one(setup, algo, seed, minutes, out, overrides, log)
+        return {(algo, seed): _train_one(setup, algo, seed, minutes, out, trainer, train_args,
+                                         log)
                 for algo in algos for seed in range(seeds)}
     finally:
         if started:
+            import ray
+
             ray.shutdown()
 
 
-def _train_one(setup: str, algo: str, seed: int, minutes: float, out: Path,
-               overrides: dict[str, Any] | None, log: Callable[[str], None]) -> Path:
-    """One run with the domain's training defaults, stopped after ``minutes``."""
-    from heron.training import TrainConfig
-    from heron.training.runner import train
-    from powergrid.training import TRAIN_DEFAULTS, env_config_for, make_env
+def _train_one(setup: str, algo: str, seed: int, minutes: float, out: Path, trainer: str,
+               train_args: Sequence[str], log: Callable[[str], None]) -> Path:
+    """One run, stopped after ``minutes`` of wall clock."""
+    from powergrid.training import main as train_main
 
     run_dir = out / "runs" / f"{algo}-seed{seed}"
-    cfg = TrainConfig(**{**TRAIN_DEFAULTS, "algo": algo, "seed": seed, "iterations": 1_000_000,
-                         "max_time_s": 60.0 * minutes, "setup": setup, "run_dir": str(run_dir),
-                         "tensorboard": False, "verbose": False, **(overrides or {})})
-    log(f"[benchmark] training {algo}, seed {seed}, {minutes:g} min -> {run_dir}")
-    result = train(cfg, make_env, env_config_for(cfg), log=log)
-    if result.final_checkpoint is None:
+    log(f"[benchmark] training {algo} ({trainer}), seed {seed}, {minutes:g} min -> {run_dir}")
+    result = train_main(["--setup", setup, "--trainer", trainer, "--algo", algo,
+                         "--seed", str(seed), "--iterations", "1000000",
+                         "--max-minutes", str(minutes), "--run-dir", str(run_dir),
+                         "--no-tensorboard", "--quiet", *train_args])
+    if getattr(result, "final_checkpoint", None) is None:
         raise RuntimeError(f"{algo} seed {seed}: training left no final checkpoint "
                            f"(see {run_dir}).")
     return Path(result.run_dir)
+
+
+def learnt_spec(checkpoint: Path, name: str, trainer: str) -> Any:
+    """A final checkpoint as a deterministic policy, loaded the way its trainer wrote it."""
+    from powergrid.evaluation import PolicySpec
+
+    if trainer == "rllib":
+        return checkpoint_spec(checkpoint, name=name)
+    from heron.training.torchrl.policy import load_torchrl_policies
+
+    return PolicySpec(name, lambda env, day: load_torchrl_policies(checkpoint, env,
+                                                                   deterministic=True))
 
 
 def read_curve(run_dir: Path) -> pd.DataFrame:
@@ -139,7 +161,8 @@ def _fmt(v: Any, spec: str) -> str:
 def write_markdown(board: list[dict[str, Any]], path: Path, meta: dict[str, Any]) -> None:
     lines = [f"# Benchmark: {meta['setup']}", "",
              f"{meta['days']} {meta['split']} days; learnt: {', '.join(meta['algos']) or 'none'}"
-             f" x {meta['seeds']} seed(s), {meta['minutes']:g} min of training each. Cost in $ "
+             f" x {meta['seeds']} seed(s), {meta['minutes']:g} min of training each "
+             f"({meta.get('trainer', 'rllib')}). Cost in $ "
              "per day (negative = net revenue; lower is better). 95 % interval: bootstrap over "
              "days for baselines, Student-t over seeds for learnt policies. Score: 0 = `zero`, "
              "100 = oracle. Definitions: `powergrid.metrics`. Generated by "
@@ -203,8 +226,8 @@ def plot_learning_curves(curves: dict[str, list[pd.DataFrame]], path: Path) -> P
 
 def run_benchmark(setup: str, out_dir: str | Path, *, algos: Sequence[str] = ("mappo",),
                   seeds: int = 3, minutes: float = 5.0, days: int | Sequence[int] | None = None,
-                  baselines: Sequence[str] = DEFAULT_POLICIES,
-                  train_overrides: dict[str, Any] | None = None,
+                  baselines: Sequence[str] = DEFAULT_POLICIES, trainer: str = "rllib",
+                  train_args: Sequence[str] = (),
                   log: Callable[[str], None] = print) -> dict[str, Any]:
     """Train, evaluate and write the leaderboard (module docstring); returns results.json."""
     from powergrid.optimization import make_env
@@ -218,10 +241,11 @@ def run_benchmark(setup: str, out_dir: str | Path, *, algos: Sequence[str] = ("m
     n_days = len(env.dataset["test"]["load"]) // 24
     day_list = list(range(n_days)) if days is None else (
         list(range(days)) if isinstance(days, int) else [int(d) for d in days])
-    runs = train_runs(setup, algos, seeds, minutes, out, train_overrides, log) if algos else {}
+    runs = (train_runs(setup, algos, seeds, minutes, out, trainer, train_args, log)
+            if algos else {})
     learnt = {a: [f"{a}/seed{s}" for s in range(seeds)] for a in algos}
     specs: list[Any] = list(baselines) + [
-        checkpoint_spec(run / "checkpoints" / "final", name=f"{a}/seed{s}")
+        learnt_spec(run / "checkpoints" / "final", f"{a}/seed{s}", trainer)
         for (a, s), run in runs.items()]
     log(f"[benchmark] evaluating {len(specs)} policies on {len(day_list)} test days")
     df, _ = run_policies(env, specs, day_list)
@@ -231,7 +255,7 @@ def run_benchmark(setup: str, out_dir: str | Path, *, algos: Sequence[str] = ("m
             f"{r.policy} day {r.day}: {r.error}" for r in failed.itertuples()))
     board = leaderboard(df, learnt)
     meta = {"setup": setup, "split": "test", "days": len(day_list), "algos": list(algos),
-            "seeds": seeds, "minutes": minutes}
+            "seeds": seeds, "minutes": minutes, "trainer": trainer}
     df.to_csv(out / "results.csv", index=False)
     result = {**meta, "leaderboard": board,
               "runs": {f"{a}/seed{s}": str(p) for (a, s), p in runs.items()}}

@@ -222,7 +222,10 @@ def evaluate(checkpoints: tuple[str, ...], setup: str, policies: str, days: int,
 @main.command()
 @click.option("--setup", default="ieee34_ieee13", show_default=True)
 @click.option("--algos", default="mappo", show_default=True,
-              help="comma-separated RLlib algorithms (mappo, ippo, mappo-cc); empty: none")
+              help="comma-separated algorithms (mappo, ippo, mappo-cc; mappo-lag with "
+                   "torchrl); empty: none")
+@click.option("--trainer", type=click.Choice(["rllib", "torchrl"]), default="rllib",
+              show_default=True, help="which trainer trains the runs")
 @click.option("--seeds", default=3, show_default=True, help="training seeds per algorithm")
 @click.option("--minutes", default=5.0, show_default=True,
               help="wall-clock minutes of training per run")
@@ -233,8 +236,9 @@ def evaluate(checkpoints: tuple[str, ...], setup: str, policies: str, days: int,
 @click.option("--publish", default=None,
               help="also copy the leaderboard here with its plots, e.g. docs/results.md")
 @no_pickle_option
-def benchmark(setup: str, algos: str, seeds: int, minutes: float, days: int | None,
-              policies: str, out: str | None, publish: str | None, no_pickle: bool) -> None:
+def benchmark(setup: str, algos: str, trainer: str, seeds: int, minutes: float,
+              days: int | None, policies: str, out: str | None, publish: str | None,
+              no_pickle: bool) -> None:
     """Train ALGOS x SEEDS, evaluate them with the baselines, write the leaderboard.
 
     results.md / results.json (mean cost per day with 95 % intervals: bootstrap over
@@ -248,6 +252,7 @@ def benchmark(setup: str, algos: str, seeds: int, minutes: float, days: int | No
     run = _run_dir(out, "benchmark")
     names = [a.strip() for a in algos.split(",") if a.strip()]
     result = run_benchmark(setup, run, algos=names, seeds=seeds, minutes=minutes, days=days,
+                           trainer=trainer,
                            baselines=[p.strip() for p in policies.split(",") if p.strip()],
                            log=click.echo)
     for r in result["leaderboard"]:
