@@ -7,6 +7,7 @@ padding is exercised; LoopVectorEnv gives it the vectorized interface.
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import math
 import pickle
@@ -54,10 +55,14 @@ def read_metrics(run_dir: Path) -> list[dict[str, str]]:
 
 @pytest.mark.parametrize("algo", ["mappo-cc", "mappo", "ippo", "mappo-lag"])
 def test_smoke_run_writes_the_run_folder(tmp_path: Path, algo: str) -> None:
-    result = train(tiny_cfg(tmp_path, algo), toy_vector_env, ENV_CONFIG)
+    tensorboard = algo == "mappo" and importlib.util.find_spec("tensorboardX") is not None
+    result = train(tiny_cfg(tmp_path, algo, tensorboard=tensorboard), toy_vector_env,
+                   ENV_CONFIG)
     run = Path(result.run_dir)
     for name in ("config.json", "metrics.csv", "learning_curve.png"):
         assert (run / name).is_file(), name
+    if tensorboard:
+        assert any((run / "tensorboard").iterdir())
     assert json.loads((run / "config.json").read_text())["train"]["algo"] == algo
     rows = read_metrics(run)
     assert [int(r["iteration"]) for r in rows] == [1, 2]

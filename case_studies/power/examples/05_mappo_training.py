@@ -5,9 +5,11 @@ centralised critic).
     python examples/05_mappo_training.py --iterations 100 --num-workers 1 --share-reward
     python examples/05_mappo_training.py --algo mappo-cc --iterations 100
     python examples/05_mappo_training.py --independent-policies --iterations 100
+    python examples/05_mappo_training.py --trainer torchrl --algo mappo-cc   # TorchRL, vectorized env
     python examples/05_mappo_training.py --help     # every flag
 
-All logic is in powergrid.training (power glue) and heron.training (RLlib).
+All logic is in powergrid.training (power glue) and heron.training (RLlib, or
+heron.training.torchrl with --trainer torchrl).
 """
 
 from powergrid.training import main

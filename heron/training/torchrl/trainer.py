@@ -338,6 +338,9 @@ def train(cfg: TrainConfig, vector_env_creator: VectorEnvCreator,
     learner = build_learner(cfg, venv, _obs_stats(cfg, venv, resume_meta))
     if resume_state is not None:
         _restore(learner, resume_state, resume_meta)
+        # fresh days and sampling noise, still a function of the seed and the step count
+        torch.manual_seed(cfg.seed + learner.iteration)
+        learner.env.set_seed(cfg.seed + learner.iteration * learner.env.batch_size[0])
         if cfg.verbose:
             log(f"[heron] resumed from {cfg.resume} at iteration {learner.iteration}, "
                 f"{learner.env_steps} env steps")
