@@ -13,67 +13,15 @@ from powergrid.agents.power_grid_agent import DEFAULT_MICROGRID_LOAD_SCALE
 from powergrid.envs.multi_agent_microgrids import MultiAgentMicrogrids
 from powergrid.setups.loader import load_setup
 
-# BUILD_FROM_SCRATCH.md, Step 5.2, without `dataset_path` (the bundled data is used;
-# tests of the guide's data.pkl live with the dataset tests).
-GUIDE_CONFIG = """\
-train: true
-penalty: 10.0
-share_reward: true
-max_episode_steps: 96  # 4 days
-
-dso_config:
-  name: DSO
-  network: ieee34
-  load_area: BANC
-
-microgrid_configs:
-  - name: MG1
-    connection_bus: "DSO Bus 850"
-    base_power: 1.0
-    load_scale: 0.1
-    devices:
-      - type: Generator
-        name: gen1
-        device_state_config:
-          bus: "Bus 633"
-          p_max_MW: 2.0
-          p_min_MW: 0.5
-          cost_curve_coefs: [0.02, 10.0, 0.0]
-
-      - type: ESS
-        name: ess1
-        device_state_config:
-          bus: "Bus 634"
-          e_capacity_MWh: 5.0
-          p_max_MW: 1.0
-          p_min_MW: -1.0
-          init_soc: 0.5
-
-  - name: MG2
-    connection_bus: "DSO Bus 860"
-    devices:
-      - type: Generator
-        name: gen2
-        device_state_config:
-          bus: "Bus 633"
-          p_max_MW: 1.5
-          p_min_MW: 0.3
-
-  - name: MG3
-    connection_bus: "DSO Bus 890"
-    devices:
-      - type: ESS
-        name: ess3
-        device_state_config:
-          bus: "Bus 680"
-          e_capacity_MWh: 3.0
-"""
-
 
 @pytest.fixture(scope="module")
-def guide_config(tmp_path_factory) -> dict:
+def guide_config(tmp_path_factory, guide_config_yml) -> dict:
+    """The guide's 5.2 config.yml, verbatim but for ``dataset_path`` (the bundled data is
+    used here; the guide's data.pkl is tested with the setup loader)."""
     folder: Path = tmp_path_factory.mktemp("guide_setup")
-    (folder / "config.yml").write_text(GUIDE_CONFIG)
+    text = guide_config_yml.replace("dataset_path: data.pkl\n", "")
+    assert "dataset_path" not in text
+    (folder / "config.yml").write_text(text)
     return load_setup(str(folder / "config.yml"))
 
 

@@ -166,43 +166,6 @@ def test_unsupported_setups_are_refused_with_the_env_to_use():
         VectorMultiAgentMicrogrids(cfg, 2)
 
 
-def _guide_wind_turbine():
-    """The user guide's Advanced Topic C recipe, as a user writes it."""
-    from dataclasses import dataclass
-    from typing import Any
-
-    from gymnasium.spaces import Box
-
-    from powergrid.agents.device_agent import DeviceAgent
-    from powergrid.core.features.electrical import ElectricalBasePh
-
-    @dataclass
-    class WindTurbineConfig:
-        bus: str
-        p_rated_MW: float = 2.0
-
-    class GuideWindTurbine(DeviceAgent):
-        def __init__(self, agent_id: str, device_state_config: dict[str, Any], **kwargs):
-            super().__init__(agent_id=agent_id, device_state_config=device_state_config,
-                             **kwargs)
-            self.config = WindTurbineConfig(**device_state_config)
-            self.state.add_feature('electrical', ElectricalBasePh())
-            self.available_power = 0.0
-
-        def get_action_space(self):
-            return Box(low=0.0, high=1.0, shape=(1,), dtype=np.float32)
-
-        def set_device_action(self, action):
-            self.state.electrical.p_MW = self.available_power * float(action[0])
-
-        def update_cost_safety(self):
-            curtailed = self.available_power - self.state.electrical.p_MW
-            self.cost = curtailed * 5.0
-            self.safety = 0.0
-
-    return GuideWindTurbine
-
-
 def run_side_by_side(cfg: dict, n: int, steps: int) -> None:
     venv = VectorMultiAgentMicrogrids(cfg, n)
     singles = [MultiAgentMicrogrids(cfg) for _ in range(n)]
@@ -224,11 +187,11 @@ def run_side_by_side(cfg: dict, n: int, steps: int) -> None:
                 assert close(rewards[a][i], s_rew[a], 1e-5), (t, i, a)
 
 
-def test_the_guides_custom_device_runs_per_copy_with_one_warning():
+def test_the_guides_custom_device_runs_per_copy_with_one_warning(guide_wind_turbine):
     from powergrid.agents.registry import DEVICE_REGISTRY
     from powergrid.envs import vector_env
 
-    cls = _guide_wind_turbine()
+    cls = guide_wind_turbine
     DEVICE_REGISTRY["GuideWindTurbine"] = cls
     try:
         cfg = config("ieee34_ieee13")
@@ -236,7 +199,7 @@ def test_the_guides_custom_device_runs_per_copy_with_one_warning():
             {"type": "GuideWindTurbine", "name": "wt2",
              "device_state_config": {"bus": "Bus 675", "p_rated_MW": 0.5}})
         vector_env._WARNED.discard(cls)
-        with pytest.warns(vector_env.PerCopyFallbackWarning, match="GuideWindTurbine"):
+        with pytest.warns(vector_env.PerCopyFallbackWarning, match="WindTurbine"):
             VectorMultiAgentMicrogrids(cfg, 2)
         import warnings
 

@@ -82,51 +82,11 @@ def test_a_test_day_over_redis_equals_the_centralized_run(redis_url, tmp_path):
             np.testing.assert_array_equal(obs[a], distributed.observations[t + 1][a])
 
 
-# --- the user guide's Advanced Topic C, "Adding Custom Devices", as a user writes it ------
-def _guide_wind_turbine():
-    from dataclasses import dataclass
-    from typing import Any
-
-    from gymnasium.spaces import Box
-
-    from powergrid.agents.device_agent import DeviceAgent
-    from powergrid.core.features.electrical import ElectricalBasePh
-
-    @dataclass
-    class WindTurbineConfig:
-        """Configuration for wind turbine."""
-        bus: str
-        p_rated_MW: float = 2.0  # Rated power capacity
-
-    class WindTurbine(DeviceAgent):
-        """Wind turbine with curtailment control."""
-
-        def __init__(self, agent_id: str, device_state_config: dict[str, Any], **kwargs):
-            super().__init__(agent_id=agent_id, device_state_config=device_state_config,
-                             **kwargs)
-            self.config = WindTurbineConfig(**device_state_config)
-            self.state.add_feature('electrical', ElectricalBasePh())
-            self.available_power = 0.0  # Set by environment based on wind forecast
-
-        def get_action_space(self):
-            return Box(low=0.0, high=1.0, shape=(1,), dtype=np.float32)
-
-        def set_device_action(self, action):
-            curtailment_factor = action[0]
-            self.state.electrical.p_MW = self.available_power * curtailment_factor
-
-        def update_cost_safety(self):
-            curtailed = self.available_power - self.state.electrical.p_MW
-            self.cost = curtailed * 5.0  # $5/MWh opportunity cost for curtailment
-            self.safety = 0.0
-
-    return WindTurbine
-
-
-def test_the_guides_custom_device_recipe_runs_from_config():
+def test_the_guides_custom_device_recipe_runs_from_config(guide_wind_turbine):
+    """The user guide's Advanced Topic C recipe (conftest), registered as the guide does."""
     from powergrid.agents.registry import DEVICE_REGISTRY
 
-    WindTurbine = _guide_wind_turbine()
+    WindTurbine = guide_wind_turbine
     builtin = DEVICE_REGISTRY["WindTurbine"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # replacing the built-in type warns (tested elsewhere)

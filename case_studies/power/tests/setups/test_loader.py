@@ -109,64 +109,10 @@ with open('data.pkl', 'wb') as f:
     pickle.dump(dataset, f)
 """
 
-GUIDE_5_2_CONFIG_YML = """\
-# config.yml
-dataset_path: data.pkl
-train: true
-penalty: 10.0
-share_reward: true
-max_episode_steps: 96  # 4 days
-
-dso_config:
-  name: DSO
-  network: ieee34
-  load_area: BANC
-
-microgrid_configs:
-  - name: MG1
-    connection_bus: "DSO Bus 850"
-    base_power: 1.0
-    load_scale: 0.1
-    devices:
-      - type: Generator
-        name: gen1
-        device_state_config:
-          bus: "Bus 633"
-          p_max_MW: 2.0
-          p_min_MW: 0.5
-          cost_curve_coefs: [0.02, 10.0, 0.0]
-
-      - type: ESS
-        name: ess1
-        device_state_config:
-          bus: "Bus 634"
-          e_capacity_MWh: 5.0
-          p_max_MW: 1.0
-          p_min_MW: -1.0
-          init_soc: 0.5
-
-  - name: MG2
-    connection_bus: "DSO Bus 860"
-    devices:
-      - type: Generator
-        name: gen2
-        device_state_config:
-          bus: "Bus 633"
-          p_max_MW: 1.5
-          p_min_MW: 0.3
-
-  - name: MG3
-    connection_bus: "DSO Bus 890"
-    devices:
-      - type: ESS
-        name: ess3
-        device_state_config:
-          bus: "Bus 680"
-          e_capacity_MWh: 3.0
-"""
 
 
-def test_guide_5_3_data_pkl_and_5_2_config_load_verbatim(tmp_path, monkeypatch, caplog):
+def test_guide_5_3_data_pkl_and_5_2_config_load_verbatim(tmp_path, monkeypatch, caplog,
+                                                         guide_config_yml):
     import logging
 
     from powergrid.data import InSampleEvaluationWarning, UnsafeFormatWarning
@@ -184,7 +130,7 @@ def test_guide_5_3_data_pkl_and_5_2_config_load_verbatim(tmp_path, monkeypatch, 
     assert any("'train'" in r.getMessage() and "'solar'" in r.getMessage()
                and "daily profile" in r.getMessage() for r in caplog.records)
 
-    (tmp_path / "config.yml").write_text(GUIDE_5_2_CONFIG_YML)
+    (tmp_path / "config.yml").write_text(guide_config_yml)
     with pytest.warns(UnsafeFormatWarning), pytest.warns(InSampleEvaluationWarning):
         cfg = load_setup(str(tmp_path / "config.yml"))  # validates: raises on any problem
     assert cfg["dataset_path"] == str(tmp_path / "data.pkl")
