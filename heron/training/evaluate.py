@@ -201,12 +201,17 @@ def module_dist_inputs(module: Any, x: Any, centralized_critic: bool) -> Any:
     return module.forward_inference({Columns.OBS: x})[Columns.ACTION_DIST_INPUTS]
 
 
+#: marks a checkpoint written by heron.training.torchrl (kept here: no torch import)
+TORCHRL_METADATA_FILE = "heron_torchrl.json"
+
+
 def load_policies(checkpoint: str | Path, deterministic: bool = True, *,
                   allow_pickle: bool = True) -> dict[str, CheckpointPolicy]:
     """One policy per agent from a heron.training checkpoint.
 
-    Uses the pickle-free files (:mod:`heron.training.safe_policy`) when the
-    checkpoint has them: JSON + safetensors, nothing that can run code. Otherwise it
+    A TorchRL checkpoint (``heron_torchrl.json``) loads its tensors with
+    ``weights_only=True``. An RLlib one uses the pickle-free files
+    (:mod:`heron.training.safe_policy`) when the checkpoint has them: JSON + safetensors, nothing that can run code. Otherwise it
     falls back to RLlib's module files, which **unpickles** them (Ray's
     ``RLModule.from_checkpoint``): a checkpoint from someone else can then run code
     on this machine. That fallback logs a warning; ``allow_pickle=False`` refuses it
@@ -214,6 +219,11 @@ def load_policies(checkpoint: str | Path, deterministic: bool = True, *,
     """
     from heron.training.safe_policy import has_safe_policy, load_safe_policies
 
+    if (Path(checkpoint) / TORCHRL_METADATA_FILE).exists():
+        # a TorchRL checkpoint: state dicts (torch.load weights_only=True) + JSON
+        from heron.training.torchrl.policy import load_torchrl_policies
+
+        return load_torchrl_policies(checkpoint, deterministic=deterministic)
     if has_safe_policy(checkpoint):
         return load_safe_policies(checkpoint, deterministic)
     if not allow_pickle:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 
 import pytest
@@ -52,7 +53,14 @@ def test_no_login_falls_back_to_an_offline_run_in_the_run_folder(no_login: Path)
     assert offline.name.startswith("offline-run-")
     assert any("WANDB_MODE=offline" in line for line in lines)
     assert any(str(offline) in line and "wandb sync" in line for line in lines)
-    data = b"".join(p.read_bytes() for p in offline.glob("run-*.wandb"))
+    # wandb's service process writes the run file asynchronously: give it a moment
+    deadline = time.monotonic() + 15.0
+    while True:
+        data = b"".join(p.read_bytes() for p in offline.glob("run-*.wandb"))
+        if (b"episode_return_mean" in data and b"cost_mean" in data) \
+                or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert b"episode_return_mean" in data and b"cost_mean" in data   # the logged metrics
     assert b"vf_loss" not in data                                     # NaN-only: left out
 

@@ -39,13 +39,15 @@ DAY_STEPS = 24
 
 def resolve_checkpoint(path: str | Path) -> Path:
     """Accept a checkpoint folder or a run folder (then its ``checkpoints/final``)."""
+    from heron.training.evaluate import TORCHRL_METADATA_FILE
     from heron.training.rllib import METADATA_FILE
 
     p = Path(path).resolve()
-    if (p / METADATA_FILE).exists():
+    markers = (METADATA_FILE, TORCHRL_METADATA_FILE)  # an RLlib or a TorchRL checkpoint
+    if any((p / m).exists() for m in markers):
         return p
     for name in ("final", "interrupted"):
-        if (p / "checkpoints" / name / METADATA_FILE).exists():
+        if any((p / "checkpoints" / name / m).exists() for m in markers):
             return p / "checkpoints" / name
     raise FileNotFoundError(
         f"{str(path)!r} is neither a heron checkpoint (no {METADATA_FILE}) nor a run "

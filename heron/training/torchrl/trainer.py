@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from heron.training.config import TrainConfig
+from heron.training.evaluate import TORCHRL_METADATA_FILE
 from heron.training.runner import (
     METRIC_FIELDS,
     RunResult,
@@ -51,7 +52,7 @@ from heron.training.torchrl.models import (
 from heron.training.torchrl.vector import vector_observation_stats
 
 VectorEnvCreator = Callable[[dict[str, Any], int], Any]
-METADATA_FILE = "heron_torchrl.json"
+METADATA_FILE = TORCHRL_METADATA_FILE  # one name, shared with heron.training.evaluate
 WEIGHTS_FILE = "model.pt"
 FORMAT = "heron-torchrl-v1"
 #: Vector steps of random actions measured for the observation normaliser.

@@ -52,6 +52,16 @@ def test_train_cli_smoke(tmp_path: Path) -> None:
     assert meta["agents"] == ["MG1", "MG2", "MG3"] and meta["obs_norm"] is not None
     assert (run / "learning_curve.png").is_file()
 
+    # heron-power evaluate's pipeline takes the TorchRL checkpoint (run folder or final/)
+    from powergrid.evaluate_checkpoint import resolve_checkpoint
+    from powergrid.evaluation import run_policies
+
+    final = resolve_checkpoint(run)
+    assert final == (run / "checkpoints" / "final").resolve()
+    df, _ = run_policies("ieee34_ieee13", ["zero", final], days=1)
+    assert set(df.error.fillna("")) == {""}, df.error.tolist()
+    assert df.total_cost.notna().all() and len(df) == 2
+
 
 def test_padded_action_entries_change_nothing() -> None:
     """MG3 owns one device with a p set-point: the other entries of its padded action
