@@ -41,7 +41,6 @@ ConfigError that says to use ``MultiAgentMicrogrids``.
 from __future__ import annotations
 
 import copy as copy_module
-import logging
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -57,17 +56,12 @@ from powergrid.agents.grid_agent import rated_power, renewable_source
 from powergrid.agents.renewables import RenewableGenerator
 from powergrid.agents.storage import ESS
 
-log = logging.getLogger(__name__)
-
 _WARNED: set[type] = set()
 
 
 class PerCopyFallbackWarning(UserWarning):
     """A device type without array maths is stepped copy by copy (correct, slower)."""
 
-_INFO_KEYS = ("cost", "safety", "converged", "pf_iterations", "v_min", "v_max",
-              "max_line_loading", "grid_import_MW", "total_load_MW", "price", "grid_cost",
-              "hour")
 
 
 @dataclass
@@ -309,6 +303,11 @@ class VectorMultiAgentMicrogrids:
         r = tpl.regulators
         self._reg = r
         self._reg_active = r.active
+        # per-regulator parameters as arrays once, not on every solve
+        self._reg_step = np.asarray(r._step, dtype=np.float64)
+        self._reg_sign = np.asarray(r._sign, dtype=np.float64)
+        self._reg_tap_min = np.asarray(r._tap_min, dtype=np.float64)
+        self._reg_tap_max = np.asarray(r._tap_max, dtype=np.float64)
 
     # ------------------------------------------------------------------ observations
     def _build_observation_plans(self, tpl: Any) -> None:
@@ -335,9 +334,18 @@ class VectorMultiAgentMicrogrids:
                 plan.append((i, j, self._source(ai, agent, base)))
                 i = j
             self._plans.append(plan)
-        self._dso_plan = None
-        if self._dso is not None:
-            self._dso_names = self._dso.state.names("owner")
+        if self._dso is not None:  # the DSO's state() block, by label as the single env has it
+            sources = {"exchange.p_import_MW": lambda: self.dso_import,
+                       "exchange.total_load_MW": lambda: self.dso_total,
+                       "exchange.price": lambda: self.price,
+                       "exchange.hour_sin": lambda: self.hour_sin,
+                       "exchange.hour_cos": lambda: self.hour_cos}
+            names = self._dso.state.names("owner")
+            unknown = [n for n in names if n not in sources]
+            if unknown:
+                raise ConfigError(f"DSO state {unknown} is not vectorized; use "
+                                  "MultiAgentMicrogrids.")
+            self._dso_sources = [sources[n] for n in names]
 
     def _fallback_source(self, k: int) -> Any:
         insts = self._fallback[k]["insts"]
@@ -416,8 +424,7 @@ class VectorMultiAgentMicrogrids:
         """Global state per copy, ``[N, state_dim]``, as the single env's ``state()``."""
         parts = [self._native_observation(ai) for ai in range(len(self.possible_agents))]
         if self._dso is not None:
-            parts.append(np.stack([self.dso_import, self.dso_total, self.price, self.hour_sin,
-                                   self.hour_cos], axis=1))
+            parts.append(np.stack([src() for src in self._dso_sources], axis=1))
         return np.concatenate(parts, axis=1).astype(np.float32)
 
     # ------------------------------------------------------------------ spaces
@@ -617,9 +624,8 @@ class VectorMultiAgentMicrogrids:
             half = s.bandwidth / 2.0
             running = copies & ok
             rows, bus_rows = reg.rows, reg.bus_rows
-            steps_k = np.asarray(reg._step)
-            sign_k = np.asarray(reg._sign)
-            tmin, tmax = np.asarray(reg._tap_min), np.asarray(reg._tap_max)
+            steps_k, sign_k = self._reg_step, self._reg_sign
+            tmin, tmax = self._reg_tap_min, self._reg_tap_max
             for _ in range(s.max_iter):
                 if not running.any():
                     break
