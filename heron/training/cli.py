@@ -61,7 +61,9 @@ def build_parser(
     p.add_argument("--max-minutes", type=float, default=None,
                    help="wall-clock budget: stop after the iteration that ends past it")
     p.add_argument("--num-workers", type=int, default=None,
-                   help=f"RLlib env runners (default {d.num_workers}: sample in the driver)")
+                   help=f"RLlib env runners, or with --trainer torchrl collector processes "
+                        f"of --num-envs-per-worker copies each (default {d.num_workers}: "
+                        "sample in the driver)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--gamma", type=float, default=d.gamma)

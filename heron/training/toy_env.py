@@ -104,3 +104,11 @@ class ToyRooms(HeronParallelEnv):
 def make_toy_env(env_config: dict[str, Any] | None = None) -> ToyRooms:
     """``env_creator`` for :func:`heron.training.rllib.build_algorithm`."""
     return ToyRooms(env_config)
+
+
+def make_toy_vector_env(env_config: dict[str, Any] | None, num_envs: int) -> Any:
+    """``vector_env_creator`` for :func:`heron.training.torchrl.train`: N ToyRooms
+    stepped in a loop (module level, so collector processes can import it)."""
+    from heron.training.torchrl.vector import LoopVectorEnv
+
+    return LoopVectorEnv(make_toy_env, env_config, num_envs)

@@ -16,7 +16,12 @@ slice only, so an actor never sees another agent's observation (a test checks it
 from __future__ import annotations
 
 import torch
-from tensordict.nn import NormalParamExtractor, TensorDictModule, TensorDictSequential
+from tensordict.nn import (
+    AddStateIndependentNormalScale,
+    NormalParamExtractor,
+    TensorDictModule,
+    TensorDictSequential,
+)
 from torch import nn
 from torchrl.modules import MultiAgentMLP, ProbabilisticActor, TanhNormal
 
@@ -55,9 +60,20 @@ def _mlp(n_in: int, n_out: int, n_agents: int, shared: bool, cfg: TrainConfig) -
 
 
 def make_actor(cfg: TrainConfig, obs_dim: int, act_dim: int, n_agents: int) -> ProbabilisticActor:
-    """Stochastic TanhNormal actor on ``[-1, 1]^act_dim`` (the env rescales to the Box)."""
-    net = nn.Sequential(_mlp(obs_dim, 2 * act_dim, n_agents, cfg.shared_policy, cfg),
-                        NormalParamExtractor())
+    """Stochastic TanhNormal actor on ``[-1, 1]^act_dim`` (the env rescales to the Box).
+
+    With ``cfg.extra["log_std_init"]`` the exploration scale is one learnt parameter per
+    action entry (``exp(log_std)``, CleanRL's continuous PPO), started there; otherwise
+    the network predicts it per state (biased softplus, scale ~1 at the start).
+    """
+    log_std_init = cfg.extra.get("log_std_init")
+    if log_std_init is None:
+        net = nn.Sequential(_mlp(obs_dim, 2 * act_dim, n_agents, cfg.shared_policy, cfg),
+                            NormalParamExtractor())
+    else:
+        net = nn.Sequential(_mlp(obs_dim, act_dim, n_agents, cfg.shared_policy, cfg),
+                            AddStateIndependentNormalScale(act_dim, scale_mapping="exp",
+                                                           init_value=float(log_std_init)))
     module = TensorDictModule(net, in_keys=[OBS_KEY],
                               out_keys=[("agents", "loc"), ("agents", "scale")])
     return ProbabilisticActor(

@@ -93,7 +93,8 @@ def build_learner(cfg: TrainConfig, venv: Any, obs_stats: dict[str, Any] | None)
     critic = make_critic(cfg, env.obs_dim, env.state_dim, env.n_agents)
     loss = ClipPPOLoss(actor_network=actor, critic_network=critic,
                        clip_epsilon=cfg.clip_param, entropy_bonus=cfg.entropy_coeff > 0,
-                       entropy_coeff=cfg.entropy_coeff or None, normalize_advantage=False)
+                       entropy_coeff=cfg.entropy_coeff or None,
+                       normalize_advantage=bool(cfg.extra.get("normalize_advantage", False)))
     loss.set_keys(reward=("agents", "reward"), action=ACTION_KEY, value=VALUE_KEY,
                   sample_log_prob=LOG_PROB_KEY, done=("agents", "done"),
                   terminated=("agents", "terminated"))
@@ -102,9 +103,25 @@ def build_learner(cfg: TrainConfig, venv: Any, obs_stats: dict[str, Any] | None)
     return Learner(env, actor, critic, loss, optim, obs_stats)
 
 
+def num_collectors(cfg: TrainConfig) -> int:
+    """Collector processes: ``--num-workers`` (0 and 1 both mean: collect in this one)."""
+    return max(1, int(cfg.num_workers))
+
+
 def frames_per_batch(cfg: TrainConfig) -> int:
-    n = int(cfg.num_envs_per_worker)
+    """Env steps per iteration: whole steps of all ``W x N`` copies, at least
+    ``train_batch_size``."""
+    n = int(cfg.num_envs_per_worker) * num_collectors(cfg)
     return n * max(1, math.ceil(cfg.train_batch_size / n))
+
+
+def worker_env(vector_env_creator: VectorEnvCreator, env_config: dict[str, Any], n: int,
+               obs_stats: dict[str, Any] | None, reward_scale: float, agent_id: bool,
+               seed: int) -> HeronVectorEnv:
+    """One collector process's adapter (module level, so the spawned process can
+    rebuild it from the creator's import path and plain data)."""
+    return HeronVectorEnv(vector_env_creator(env_config, n), obs_stats=obs_stats,
+                          reward_scale=reward_scale, agent_id=agent_id, seed=seed)
 
 
 # ---------------------------------------------------------------------- checkpoints
@@ -266,11 +283,34 @@ def _loss_keys(loss: Any) -> list[Any]:
     return [*keys, loss.tensor_keys.advantage, loss.tensor_keys.value_target]
 
 
-def make_collector(learner: Learner, cfg: TrainConfig) -> Any:
-    from torchrl.collectors import Collector
+def make_collector(learner: Learner, cfg: TrainConfig,
+                   vector_env_creator: VectorEnvCreator | None = None,
+                   env_config: dict[str, Any] | None = None) -> Any:
+    """TorchRL's ``Collector`` on the learner's env, or with ``--num-workers W > 1`` a
+    ``MultiSyncCollector`` over W processes, each stepping its own N copies (seeds
+    ``seed + w N + i``, so no two copies share one), whose batches are concatenated
+    along the copy axis: ``[W N, T]``. The actor's weights go to the workers after
+    every update (``update_policy_weights_``)."""
+    from torchrl.collectors import Collector, MultiSyncCollector
 
-    return Collector(learner.env, learner.actor, frames_per_batch=frames_per_batch(cfg),
-                     total_frames=-1, auto_register_policy_transforms=False)
+    w = num_collectors(cfg)
+    if w == 1:
+        return Collector(learner.env, learner.actor, frames_per_batch=frames_per_batch(cfg),
+                         total_frames=-1, auto_register_policy_transforms=False)
+    if vector_env_creator is None:
+        raise ValueError("num_workers > 1 needs the vector env creator to build each "
+                         "collector process's env.")
+    from functools import partial
+
+    n = int(cfg.num_envs_per_worker)
+    seed = int(cfg.seed) + learner.iteration * n * w
+    env = learner.env
+    makers = [partial(worker_env, vector_env_creator, dict(env_config or {}), n,
+                      learner.obs_stats, env.reward_scale, env.agent_id, seed + k * n)
+              for k in range(w)]
+    return MultiSyncCollector(makers, learner.actor, frames_per_batch=frames_per_batch(cfg),
+                              total_frames=-1, cat_results=0,
+                              auto_register_policy_transforms=False)
 
 
 # ---------------------------------------------------------------------- the run
@@ -330,9 +370,9 @@ def train(cfg: TrainConfig, vector_env_creator: VectorEnvCreator,
     result = RunResult(run_dir=run_dir, config=cfg)
     if cfg.verbose:
         log(f"[heron] run folder: {run_dir}")
-    if cfg.num_workers:
-        log(f"[heron] --trainer torchrl collects in this process: num_workers="
-            f"{cfg.num_workers} is ignored (use --num-envs-per-worker for more copies).")
+    if num_collectors(cfg) > 1 and cfg.verbose:
+        log(f"[heron] {num_collectors(cfg)} collector processes x "
+            f"{cfg.num_envs_per_worker} copies each.")
 
     t_start = time.perf_counter()
     venv = vector_env_creator(used_env_config, int(cfg.num_envs_per_worker))
@@ -346,8 +386,8 @@ def train(cfg: TrainConfig, vector_env_creator: VectorEnvCreator,
             log(f"[heron] resumed from {cfg.resume} at iteration {learner.iteration}, "
                 f"{learner.env_steps} env steps")
     start_steps = learner.env_steps
-    collector = make_collector(learner, cfg)
-    tracker = EpisodeTracker(learner.env.batch_size[0], cfg.reward_scale)
+    collector = make_collector(learner, cfg, vector_env_creator, used_env_config)
+    tracker = EpisodeTracker(learner.env.batch_size[0] * num_collectors(cfg), cfg.reward_scale)
     tb = _tensorboard(cfg, run_dir, log)
     pbar = _progress(cfg)
     emit = pbar.write if (log is print and cfg.verbose) else log
@@ -362,6 +402,8 @@ def train(cfg: TrainConfig, vector_env_creator: VectorEnvCreator,
             t0 = time.perf_counter()
             batch = next(batches)
             row = _iteration(learner, batch, cfg, tracker)
+            if num_collectors(cfg) > 1:
+                collector.update_policy_weights_()
             row["iter_time_s"] = time.perf_counter() - t0
             row["total_time_s"] = time.perf_counter() - t_start
             result.history.append(row)
