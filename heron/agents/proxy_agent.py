@@ -9,6 +9,7 @@ the owner, and it collects the actions that agents send back.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,20 @@ log = logging.getLogger(__name__)
 
 PROXY_ID = "proxy"
 MAX_PAYLOAD_VALUES = 100_000
+
+
+def observation_from_states(states: Mapping[str, Mapping[str, Sequence[float]]],
+                            owners: Sequence[str]) -> np.ndarray:
+    """Flatten a ``state_response`` (``{owner: {feature: values}}``) into one vector.
+
+    One function for the env (in every message-passing mode) and for agent processes,
+    so an agent that builds its observation from the wire gets bit for bit what the env
+    builds: each owner's visible features in order, as float64, then cast to float32
+    once, exactly as :meth:`heron.core.state.State.to_array` followed by the env's cast.
+    """
+    parts = [np.concatenate([np.asarray(v, dtype=np.float64) for v in states[o].values()])
+             if states[o] else np.zeros(0) for o in owners]
+    return np.concatenate(parts).astype(np.float32)
 
 
 class ProxyAgent(Agent):
@@ -90,9 +105,7 @@ class ProxyAgent(Agent):
         for msg in self.receive():
             reason = self._check(msg)
             if reason is not None:
-                self.rejected.append((msg.sender, reason))
-                log.warning("ProxyAgent rejected message seq=%s from %r: %s",
-                            msg.seq, msg.sender, reason)
+                self._reject(msg, reason)
                 continue
             if msg.type == STATE_REQUEST:
                 owners = msg.payload.get("owners", [msg.sender])
@@ -109,6 +122,14 @@ class ProxyAgent(Agent):
                                                                dtype=np.float64)
             handled += 1
         return handled
+
+    def _reject(self, msg: Message, reason: str) -> bool:
+        """Record and log a message that is not served; never raises (hostile input must
+        not stop the run). Returns ``False`` so a filter can ``return self._reject(...)``."""
+        self.rejected.append((msg.sender, reason))
+        log.warning("ProxyAgent rejected message seq=%s from %r: %s", msg.seq, msg.sender,
+                    reason)
+        return False
 
     def _check(self, msg: Message) -> str | None:
         if msg.sender not in self._levels:

@@ -53,6 +53,7 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from heron.agents.coordinator_agent import CoordinatorAgent
+from heron.agents.proxy_agent import ProxyAgent
 from heron.core.action import (
     ActionError,
     ActionKeyError,
@@ -61,6 +62,8 @@ from heron.core.action import (
     short_repr,
     to_real_array,
 )
+from heron.envs.execution import ExecutionMode, execution_from_config
+from heron.messaging.base import MessageBroker
 
 
 class HeronParallelEnv(ParallelEnv):
@@ -68,7 +71,11 @@ class HeronParallelEnv(ParallelEnv):
     #: ``pad_spaces`` when the config does not say (see the module docstring)
     default_pad_spaces: bool = False
 
-    def __init__(self, env_config: dict[str, Any] | None = None) -> None:
+    def __init__(self, env_config: dict[str, Any] | None = None,
+                 execution: ExecutionMode | None = None) -> None:
+        """``execution``: how actions and observations travel (see
+        :mod:`heron.envs.execution`); default: what the config's ``centralized``,
+        ``message_broker`` and ``redis_url`` ask for."""
         super().__init__()
         self.env_config = dict(env_config or {})
         steps = self.env_config.get("max_episode_steps", 24)
@@ -85,6 +92,25 @@ class HeronParallelEnv(ParallelEnv):
         self.agents: list[str] = []
         self._t = 0
         self.np_random = np.random.default_rng(self.env_config.get("seed"))
+        # last: a Redis broker connects here, once the cheap checks have passed
+        self.execution: ExecutionMode = execution if execution is not None else \
+            execution_from_config(self.env_config, self.config_flag("centralized", True))
+
+    @property
+    def centralized(self) -> bool:
+        """Whether agents act and observe in place (:class:`DirectExecution`)."""
+        return self.execution.centralized
+
+    @property
+    def message_broker(self) -> MessageBroker | None:
+        """The execution mode's broker; ``None`` when no messages are passed."""
+        return self.execution.broker
+
+    @property
+    def proxy(self) -> ProxyAgent | None:
+        """The execution mode's proxy, the only holder of state when messages are passed
+        (``None`` when centralized)."""
+        return self.execution.proxy
 
     def config_flag(self, key: str, default: bool) -> bool:
         """A true/false config key, strictly: ``'false'`` (a truthy string) is an error."""
@@ -134,12 +160,26 @@ class HeronParallelEnv(ParallelEnv):
         """Reset domain state (time series, network); default: nothing."""
 
     def _apply_actions(self, actions: dict[str, np.ndarray]) -> None:
-        """Apply already validated native actions (see :meth:`validate_actions`)."""
+        """Apply already validated native actions (see :meth:`validate_actions`) as the
+        execution mode delivers them."""
+        delivered = self.execution.deliver(actions)
         for agent_id in self.agents:
-            self.agent_dict[agent_id].coordinate(actions[agent_id])
+            self.agent_dict[agent_id].coordinate(delivered[agent_id])
 
     def _observe(self, agent_id: str) -> np.ndarray:
+        """``agent_id``'s native observation, by the execution mode's route."""
+        return self.execution.observe(agent_id)
+
+    def local_observation(self, agent_id: str) -> np.ndarray:
+        """The observation read in place (the direct mode's route); a domain whose
+        agents observe more than their visible state overrides this."""
         return self.agent_dict[agent_id].observe()
+
+    def observation_owners(self, agent_id: str) -> list[str]:
+        """Whose state ``agent_id`` observes, in observation order (its subordinates,
+        then itself), as :meth:`CoordinatorAgent.observe` concatenates them; the
+        message-passing modes ask the proxy for exactly these owners."""
+        return [*getattr(self.agent_dict[agent_id], "subordinate_agents", {}), agent_id]
 
     # -- spaces -------------------------------------------------------------------
     def _agent_action_space(self, agent_id: str) -> spaces.Box:
@@ -147,6 +187,8 @@ class HeronParallelEnv(ParallelEnv):
         return self.agent_dict[agent_id].get_flat_action_space()
 
     def _init_spaces(self) -> None:
+        # the first point where every agent exists: the mode registers them now
+        self.execution.attach(self)
         self.native_observation_spaces: dict[str, spaces.Box] = {}
         self.native_action_spaces: dict[str, spaces.Box] = {}
         for agent_id in self.agent_dict:
@@ -342,6 +384,7 @@ class HeronParallelEnv(ParallelEnv):
         self.agents = list(self.possible_agents)
         for agent in self.agent_dict.values():
             agent.reset(seed)
+        self.execution.reset()
         self._reset_domain(seed, options)
         return self._all_obs(), {a: {} for a in self.agents}
 
@@ -376,4 +419,4 @@ class HeronParallelEnv(ParallelEnv):
         return np.concatenate(parts).astype(np.float32)
 
     def close(self) -> None:
-        pass
+        self.execution.close()

@@ -6,30 +6,28 @@ distributed mode) -> devices -> one power flow for the whole network -> state sy
 
 Execution modes
 ---------------
+How actions and observations travel is heron's (:mod:`heron.envs.execution`), chosen
+by ``centralized`` / ``message_broker`` or passed as ``execution=``:
 ``centralized: true``  agents read and write the network objects directly.
 ``centralized: false`` actions travel as messages to a :class:`ProxyAgent`, which is
 the only holder of network state, and each agent's observation is whatever the
 proxy serves it (filtered by visibility). With the same seed and actions both
 modes give identical trajectories; a test checks it.
-``remote_agents: true`` (with ``centralized: false``) is the deployment variant used
-by :mod:`powergrid.distributed`: the agents run in other processes, fetch their own
-observations from the proxy and send their actions through it, so the env neither
-sends actions for them nor reads their inboxes (see docs/distributed.md).
+``execution=RemoteExecution(proxy)`` is the deployment, used by
+:mod:`powergrid.distributed`: the agents run in other processes, fetch their own
+observations from the proxy and send their actions through it (docs/distributed.md).
 """
 
 from __future__ import annotations
 
 import logging
 from abc import abstractmethod
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from heron.agents.proxy_agent import ProxyAgent, request_state, send_action
 from heron.envs.base import HeronParallelEnv
-from heron.messaging.base import MessageBroker, make_broker
-from heron.messaging.vocabulary import STATE_RESPONSE
+from heron.envs.execution import ExecutionMode
 from powergrid.agents.device_agent import ConfigError
 from powergrid.agents.power_grid_agent import GridSystemAgent, PowerGridAgent
 from powergrid.envs.grid_model import GridModel
@@ -40,32 +38,18 @@ log = logging.getLogger(__name__)
 DEFAULT_BACKEND = "lightsim2grid"
 
 
-def observation_from_states(states: Mapping[str, Mapping[str, Sequence[float]]],
-                            owners: Sequence[str]) -> np.ndarray:
-    """Flatten a proxy ``state_response`` (``{owner: {feature: values}}``) into one vector.
-
-    One function for the env and for agent processes, so an agent that builds its
-    observation from the wire gets bit for bit what the env would have built.
-    """
-    parts = [np.concatenate([np.asarray(v, dtype=np.float64) for v in states[o].values()])
-             if states[o] else np.zeros(0) for o in owners]
-    return np.concatenate(parts).astype(np.float32)
-
-
 class NetworkedGridEnv(HeronParallelEnv):
     metadata = {"render_modes": ["human"], "name": "networked_grid_v0"}
     #: microgrids own different devices; a shared policy (the guide's RLlib script)
     #: needs one space, so pad by default (``pad_spaces: false`` turns it off)
     default_pad_spaces = True
 
-    def __init__(self, env_config: dict[str, Any] | None = None) -> None:
+    def __init__(self, env_config: dict[str, Any] | None = None,
+                 execution: ExecutionMode | None = None) -> None:
         env_config = dict(env_config or {})
-        super().__init__(env_config)
+        super().__init__(env_config, execution)
         cfg = self.env_config
         try:  # strict even when the config did not come through load_setup's schema
-            self.centralized = self.config_flag("centralized", True)
-            self.remote_agents = not self.centralized and self.config_flag("remote_agents",
-                                                                           False)
             self.train = self.config_flag("train", True)
             self.dt = self.config_number("dt", 1.0, positive=True)
             self.nonconvergence_penalty = self.config_number("nonconvergence_penalty", 100.0,
@@ -81,7 +65,6 @@ class NetworkedGridEnv(HeronParallelEnv):
         self.agent_dict: dict[str, PowerGridAgent] = {}
         self.system_agent: GridSystemAgent | None = None
 
-        self.message_broker = self._build_message_broker()
         self._net = self._build_net()
         self._build_agents()
         self.grid_model = GridModel(self.net, backend=self.backend)
@@ -97,7 +80,6 @@ class NetworkedGridEnv(HeronParallelEnv):
             raise ConfigError(str(exc)) from None
         self.regulators = RegulatorController(self.grid_model, settings, controlled)
         self.market = self._build_market()
-        self.proxy = self._build_proxy()
         self._test_day = 0
         self._start_hour = 0
         self._last_result = None
@@ -171,15 +153,6 @@ class NetworkedGridEnv(HeronParallelEnv):
     def _build_net(self):
         """Return the pandapower network."""
 
-    def _build_message_broker(self) -> MessageBroker | None:
-        if self.centralized:
-            return None
-        kind = self.env_config.get("message_broker", "in_memory")
-        kwargs = {}
-        if kind == "redis" and "redis_url" in self.env_config:
-            kwargs["redis_url"] = self.env_config["redis_url"]
-        return make_broker(kind, **kwargs)
-
     def _build_market(self):
         if self.env_config.get("protocol") != "p2p":
             return None
@@ -198,16 +171,6 @@ class NetworkedGridEnv(HeronParallelEnv):
 
         return flatten_box_spaces(
             {"devices": space, "price": Box(-1.0, 1.0, shape=(1,), dtype="float32")})
-
-    def _build_proxy(self) -> ProxyAgent | None:
-        if self.message_broker is None:
-            return None
-        proxy = ProxyAgent(self.message_broker)
-        for agent in self.agent_dict.values():
-            proxy.register_agent(agent)
-            for dev in agent.devices.values():
-                proxy.register_agent(dev)
-        return proxy
 
     def _load_dataset(self) -> dict:
         from powergrid.data.dataset import (
@@ -287,9 +250,6 @@ class NetworkedGridEnv(HeronParallelEnv):
         if seed is not None:
             self._test_day = 0
         self.grid_model.reset()
-        if self.message_broker is not None:
-            self.message_broker.reset()
-            self.proxy.reset()
         self._start_hour = self._choose_start_hour(options)
         self._init_exogenous(self._start_hour)
         self._set_exogenous(0)
@@ -304,10 +264,7 @@ class NetworkedGridEnv(HeronParallelEnv):
         them first, so a bad one changes no state in any mode.
         """
         self._set_exogenous(self._t)
-        if not self.centralized and not self.remote_agents:
-            for agent_id in self.agents:
-                send_action(self.agent_dict[agent_id], actions[agent_id])
-            actions = self.proxy.collect_actions(list(self.agents))
+        actions = self.execution.deliver(actions)
         self._price_actions = {}
         for agent_id in self.agents:
             action = actions[agent_id]
@@ -398,27 +355,7 @@ class NetworkedGridEnv(HeronParallelEnv):
             safety[agent_id] = float(agent.safety)
         return rewards, safety
 
-    # -- observations ------------------------------------------------------------------------
-    def observation_owners(self, agent_id: str) -> list[str]:
-        """Whose state ``agent_id`` observes, in observation order (devices, then itself)."""
-        return [*self.agent_dict[agent_id].devices, agent_id]
-
-    def _observe(self, agent_id: str) -> np.ndarray:
-        agent = self.agent_dict[agent_id]
-        if self.centralized or self.proxy is None:
-            return agent.observe()
-        owners = self.observation_owners(agent_id)
-        if self.remote_agents:
-            # the agent fetches this itself; the env's copy is the proxy's same answer
-            states = {o: self.proxy.visible_state(agent_id, o) for o in owners}
-            return observation_from_states(states, owners)
-        request_state(agent, owners)
-        self.proxy.serve()
-        msgs = [m for m in agent.receive() if m.type == STATE_RESPONSE]
-        if not msgs:
-            raise TimeoutError(f"No state_response from the proxy for {agent_id!r}.")
-        return observation_from_states(msgs[-1].payload["states"], owners)
-
+    # -- observations (heron's execution mode routes them: HeronParallelEnv._observe) ----------
     def state(self) -> np.ndarray:
         """Global state for centralized critics: all grids' observations + DSO exchange."""
         parts = [self.agent_dict[a].observe() for a in self.possible_agents]
@@ -435,7 +372,3 @@ class NetworkedGridEnv(HeronParallelEnv):
         text = "\n".join(lines)
         print(text)
         return text
-
-    def close(self) -> None:
-        if self.message_broker is not None:
-            self.message_broker.close()
