@@ -29,11 +29,17 @@ from typing import Any
 
 import numpy as np
 
+from heron.agents.proxy_agent import ProxyAgent
+from heron.envs.execution import RemoteExecution
+from heron.messaging import InMemoryBroker
 from heron.testing.action_fuzz import Counts, judge, make_step_input, snapshot
 from powergrid.envs.multi_agent_microgrids import MultiAgentMicrogrids
 from powergrid.setups.loader import load_setup
 
 FAST = {"power_flow": {"backend": "lightsim2grid"}}
+#: the env side of the Redis deployment (agent processes send, the host steps), fuzzed on
+#: heron's RemoteExecution with an in-memory proxy: the campaign plays the host
+REMOTE = "ieee34_ieee13 remote execution (env)"
 
 
 def _commitment(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -46,15 +52,13 @@ def _commitment(cfg: dict[str, Any]) -> dict[str, Any]:
 
 def setups() -> dict[str, dict[str, Any]]:
     """The shipped setups, in every execution mode that steps in this process and every
-    protocol (``remote_agents``: the env as the distributed host steps it, in-memory
+    protocol (:data:`REMOTE`: the env as the distributed host steps it, in-memory
     broker; the agent processes themselves are not fuzzed here)."""
     ieee34 = load_setup("ieee34_ieee13")
     return {
         "ieee34_ieee13": {**ieee34, **FAST},
         "ieee34_ieee13 centralized=false": {**ieee34, **FAST, "centralized": False},
-        # the env side of the Redis deployment (agent processes send, the host steps)
-        "ieee34_ieee13 remote_agents (env)": {**ieee34, **FAST, "centralized": False,
-                                              "remote_agents": True},
+        REMOTE: {**ieee34, **FAST},
         "ieee34_ieee13 protocol=p2p": {**ieee34, **FAST, "protocol": "p2p"},
         "ieee34_ieee13 protocol=price_signal": {**ieee34, **FAST, "protocol": "price_signal"},
         "ieee34_ieee13 commitment": {**_commitment(ieee34), **FAST},
@@ -72,9 +76,16 @@ def grid_arrays(env: MultiAgentMicrogrids) -> list[np.ndarray]:
             gm.tap_pos]
 
 
-def fuzz(config: dict[str, Any], steps: int, seed: int) -> tuple[Counts, Counter, float]:
+def make_env(name: str, config: dict[str, Any]) -> MultiAgentMicrogrids:
+    """The setup ``name``'s env; :data:`REMOTE` on heron's remote execution mode."""
+    execution = RemoteExecution(ProxyAgent(InMemoryBroker())) if name == REMOTE else None
+    return MultiAgentMicrogrids(config, execution=execution)
+
+
+def fuzz(name: str, config: dict[str, Any], steps: int, seed: int
+         ) -> tuple[Counts, Counter, float]:
     """``steps`` fuzzed ``step()`` calls on one env; returns counts, kinds tried, seconds."""
-    env = MultiAgentMicrogrids(config)
+    env = make_env(name, config)
     env.reset(seed=seed)
     rng, counts, kinds = np.random.default_rng(seed), Counts(), Counter()
     before = None  # snapshot of the env as it is now; None after a step changed it
@@ -117,7 +128,7 @@ def run(total_steps: int, seed: int = 0, ref_steps: int = 2000, quiet: bool = Fa
     total, kinds, rows = Counts(), Counter(), []
     t0 = time.perf_counter()
     for i, (name, cfg) in enumerate(configs.items()):
-        counts, k, seconds = fuzz(cfg, per, seed + i)
+        counts, k, seconds = fuzz(name, cfg, per, seed + i)
         total.add(counts)
         kinds.update(k)
         rows.append((name, counts, seconds))

@@ -38,6 +38,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -183,18 +184,21 @@ class DistributedHost:
 
     def launch_agent_threads(self, policy: str | Policy | Mapping[str, str | Policy] = "zero",
                              agent_ids: Sequence[str] | None = None,
+                             log_dir: str | Path | None = None,
                              **loop_kwargs: Any) -> list[AgentThread]:
         """One :class:`AgentLoop` per agent in a thread of this process, on this host's
         broker (each with its own signer when messages are signed): the deployment's
         protocol without a server. ``policy`` is a spec or a :class:`Policy`, one for
-        all or ``{agent: ...}``."""
+        all or ``{agent: ...}``; ``log_dir`` gets ``<agent>.jsonl`` action logs, as
+        for processes; ``loop_kwargs`` go to :class:`AgentLoop`."""
         inner = self.broker.inner if isinstance(self.broker, SignedBroker) else self.broker
         threads = []
         for agent_id in list(agent_ids or self.agent_ids):
             own = policy[agent_id] if isinstance(policy, Mapping) else policy
             broker = SignedBroker(inner, self.run_secret) if self.run_secret else inner
+            log_path = Path(log_dir) / f"{agent_id}.jsonl" if log_dir is not None else None
             threads.append(AgentThread.start(AgentLoop(agent_id, broker, policy=own,
-                                                       **loop_kwargs)))
+                                                       log_path=log_path, **loop_kwargs)))
         return threads
 
     def wait_for_agents(self, timeout_s: float = 30.0,

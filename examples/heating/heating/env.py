@@ -15,6 +15,7 @@ from typing import Any
 
 from heating.agents import House, Radiator
 from heron.envs import HeronParallelEnv
+from heron.envs.execution import ExecutionMode
 
 # {house: [(R °C/kW, C kWh/°C, max kW, occupant's preferred °C), ...]}
 DEFAULT_HOUSES: dict[str, list[tuple[float, float, float, float]]] = {
@@ -40,12 +41,18 @@ class HeatingEnv(HeronParallelEnv):
     """``env_config``: ``houses`` (see ``DEFAULT_HOUSES``), ``dt_h`` (1.0), ``band``
     ((19, 24) °C), ``comfort_weight`` (0.5), ``t_out_mean`` (5), ``t_out_amplitude``
     (4), ``noise`` (0.2 °C outdoor noise), plus HERON's ``max_episode_steps`` (24),
-    ``penalty`` (1.0 here) and ``share_reward``."""
+    ``penalty`` (1.0 here), ``share_reward`` and ``centralized`` (``false``: every action
+    and observation travels as a message through a proxy).
+
+    ``execution`` is heron's execution mode; :class:`heron.distributed.DistributedHost`
+    passes its own to run each house controller in another process or thread. Nothing
+    in this domain knows which mode it runs in."""
 
     metadata = {"render_modes": [], "name": "heron_heating_v0"}
 
-    def __init__(self, env_config: dict[str, Any] | None = None) -> None:
-        super().__init__({"penalty": 1.0, **dict(env_config or {})})
+    def __init__(self, env_config: dict[str, Any] | None = None,
+                 execution: ExecutionMode | None = None) -> None:
+        super().__init__({"penalty": 1.0, **dict(env_config or {})}, execution)
         cfg = self.env_config
         self.houses = dict(cfg.get("houses", DEFAULT_HOUSES))
         self.dt_h = float(cfg.get("dt_h", 1.0))

@@ -10,49 +10,34 @@ keeps only the power case study's entry points:
 * ``python -m powergrid.distributed.runner``: host + one process per microgrid;
 * ``python -m powergrid.distributed.agent_process``: one controller, started by hand.
 
-See docs/distributed.md. The heron names are re-exported here so existing imports keep
-working; this module stays import-light (agent processes may import it first), and the
-host, which pulls in the power-flow stack, loads on first use.
+See docs/distributed.md. The heron classes are re-exported here so existing imports keep
+working (the message types live only in :mod:`heron.messaging.vocabulary`); this module
+stays import-light, and the host, which pulls in the power-flow stack, loads on first
+use.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from heron.distributed.host import EpisodeResult
 from heron.distributed.launch import REDIS_URL_ENV, AgentProcess, launch_agents
 from heron.distributed.proxy import AgentTimeoutError, BadActionError, StepSyncProxy
 from heron.messaging.auth import RUN_SECRET_ENV
-from heron.messaging.vocabulary import (
-    ACTION,
-    HELLO,
-    SHUTDOWN,
-    STATE_REQUEST,
-    STATE_RESPONSE,
-    TICK,
-    WELCOME,
-)
 
 __all__ = [
-    "ACTION",
     "AgentProcess",
     "AgentTimeoutError",
     "BadActionError",
     "DistributedEnvHost",
     "EpisodeResult",
-    "HELLO",
     "REDIS_URL_ENV",
     "RUN_SECRET_ENV",
-    "SHUTDOWN",
-    "STATE_REQUEST",
-    "STATE_RESPONSE",
     "StepSyncProxy",
-    "TICK",
-    "WELCOME",
     "launch_agents",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from heron.distributed.host import EpisodeResult
     from powergrid.distributed.runner import DistributedEnvHost
 
 
@@ -62,8 +47,4 @@ def __getattr__(name: str) -> Any:
         from powergrid.distributed.runner import DistributedEnvHost
 
         return DistributedEnvHost
-    if name == "EpisodeResult":
-        from heron.distributed.host import EpisodeResult
-
-        return EpisodeResult
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

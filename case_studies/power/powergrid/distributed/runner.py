@@ -23,29 +23,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from heron.distributed.host import DistributedHost, EpisodeResult
-from heron.distributed.launch import (
+from heron.distributed.host import DistributedHost
+from heron.distributed.launch import (  # launch_agents: also imported from here
     DEFAULT_REDIS_URL,
     REDIS_URL_ENV,
     AgentProcess,
     launch_agents,
 )
-from heron.distributed.proxy import AgentTimeoutError, BadActionError, StepSyncProxy
 from heron.envs.execution import ExecutionMode
 from heron.messaging.auth import RUN_SECRET_ENV, secret_from_env
 from heron.messaging.base import MessageBroker
 from powergrid.envs.networked_grid_env import NetworkedGridEnv
 
-__all__ = [
-    "AgentProcess",
-    "AgentTimeoutError",
-    "BadActionError",
-    "DistributedEnvHost",
-    "EpisodeResult",
-    "StepSyncProxy",
-    "launch_agents",
-    "main",
-]
+__all__ = ["DistributedEnvHost", "launch_agents", "main"]
 
 
 class DistributedEnvHost(DistributedHost):
