@@ -24,6 +24,14 @@ dropped before the action reaches the agent, so they never change the simulation
 available as ``native_observation_spaces`` / ``native_action_spaces``. The default
 is off here (domain-agnostic) and domains may turn it on (``default_pad_spaces``).
 
+Execution modes (config keys ``centralized``, ``message_broker``, ``redis_url``)
+-------------------------------------------------------------------------------
+How actions reach the agents and observations come back is ``self.execution``
+(:mod:`heron.envs.execution`): in place by default, as messages through a proxy with
+``centralized: false``, or the distributed host's remote mode, passed as
+``execution=``. ``_apply_actions`` and ``_observe`` ask the mode, so every domain runs
+in all three without a branch of its own.
+
 Actions (checked once, at the boundary)
 ---------------------------------------
 ``step(actions)`` validates *every* action before anything changes (no device
