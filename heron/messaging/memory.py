@@ -26,6 +26,16 @@ class InMemoryBroker(MessageBroker):
         # one lock for every structure; publish wakes consumers waiting in consume()
         self._cond = threading.Condition(threading.RLock())
 
+    def __getstate__(self) -> dict:
+        # a lock cannot be copied or pickled; a copy (e.g. inside a deep-copied env
+        # config) is an independent broker with the same messages and a lock of its own
+        with self._cond:
+            return {k: v for k, v in self.__dict__.items() if k != "_cond"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._cond = threading.Condition(threading.RLock())
+
     # -- topics --------------------------------------------------------------------
     def create_topic(self, topic: str) -> None:
         self._check_open()

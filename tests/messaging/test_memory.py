@@ -53,3 +53,31 @@ def test_order_preserved_property(values):
     for v in values:
         b.publish(Message(sender="s", topic="t", type="x", payload={"v": v}))
     assert [m.payload["v"] for m in b.consume("t", "c")] == values
+
+
+def test_consume_waits_for_a_publish_from_another_thread():
+    # agent loops in threads share one broker with the host (heron.distributed)
+    import threading
+    import time
+
+    b = InMemoryBroker()
+    b.subscribe("t", "c")
+    timer = threading.Timer(0.05, lambda: b.publish(Message(sender="s", topic="t", type="x")))
+    t0 = time.monotonic()
+    timer.start()
+    got = b.consume("t", "c", timeout_s=10.0)
+    assert [m.type for m in got] == ["x"] and time.monotonic() - t0 < 5.0
+    t0 = time.monotonic()
+    assert b.consume("t", "c", timeout_s=0.2) == [] and time.monotonic() - t0 >= 0.2
+
+
+def test_copies_are_independent_brokers_with_the_same_messages():
+    import copy
+    import pickle
+
+    b = InMemoryBroker()
+    b.subscribe("t", "c")
+    b.publish(Message(sender="s", topic="t", type="x"))
+    for other in (copy.deepcopy(b), pickle.loads(pickle.dumps(b))):
+        assert [m.type for m in other.consume("t", "c")] == ["x"]
+    assert [m.type for m in b.consume("t", "c")] == ["x"]
