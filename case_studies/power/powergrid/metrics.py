@@ -20,6 +20,12 @@ Definitions:
 * **normalised score**: ``100 (zero - cost) / (zero - oracle)`` on the mean cost per day:
   0 is the ``zero`` policy (every action 0), 100 the oracle, the way offline-RL
   benchmarks normalise returns;
+* **storage arbitrage** (hourly steps): ``storage_discharged_MWh``, the energy the
+  storage devices deliver per day, and ``arbitrage_spread``, the discharge-weighted
+  mean price minus the charge-weighted mean price ($/MWh) over the day's storage
+  power (positive: batteries sell dearer than they buy; NaN when they never both
+  charge and discharge). :func:`does_arbitrage` says whether a policy's batteries
+  do arbitrage at all: a positive spread on energy worth a share of the oracle's;
 * **confidence intervals**: the mean cost per day carries a 95 % bootstrap interval
   over days (:func:`bootstrap_ci`, days resampled with replacement); results over
   training seeds are reported as mean ± a 95 % Student-t half-width (:func:`seed_ci`).
@@ -140,13 +146,46 @@ def seed_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float]
     return float(x.mean()), float(half)
 
 
+#: storage power below this (MW) counts as idle in the arbitrage metrics
+P_IDLE_MW = 1e-6
+#: :func:`does_arbitrage`: the share of the oracle's discharged energy a policy's
+#: batteries must cycle (a battery nudged a few kW at the right hours is not arbitrage)
+ARBITRAGE_MIN_SHARE = 0.25
+
+
+def storage_arbitrage(rows: Rows) -> dict[str, float]:
+    """``storage_discharged_MWh`` and ``arbitrage_spread`` of one day (module doc).
+
+    Storage rows are the ``<device>.p_MW`` entries of devices that also report a
+    ``<device>.soc`` (grid-side power, positive = discharge)."""
+    dis_e = dis_pe = ch_e = ch_pe = 0.0
+    for r in rows:
+        price = float(r.get("price", math.nan))
+        for key in r:
+            if not (isinstance(key, str) and key.endswith(".soc")):
+                continue
+            p = float(r.get(key[:-4] + ".p_MW", 0.0))
+            if p > P_IDLE_MW:
+                dis_e, dis_pe = dis_e + p, dis_pe + p * price
+            elif p < -P_IDLE_MW:
+                ch_e, ch_pe = ch_e - p, ch_pe - p * price
+    spread = dis_pe / dis_e - ch_pe / ch_e if dis_e > 0 and ch_e > 0 else math.nan
+    return {"storage_discharged_MWh": dis_e, "arbitrage_spread": float(spread)}
+
+
+def does_arbitrage(spread: float, discharged_MWh: float, oracle_discharged_MWh: float) -> bool:
+    """Positive spread on at least :data:`ARBITRAGE_MIN_SHARE` of the oracle's energy."""
+    return bool(spread > 0 and discharged_MWh >= ARBITRAGE_MIN_SHARE * oracle_discharged_MWh)
+
+
 def episode_metrics(rows: Rows, v_limits: VLimits) -> dict[str, float]:
     """Every per-episode metric of one day's rows (see the module docstring)."""
     if not rows:
         return {"total_cost": math.nan, "total_reward": math.nan, "steps": 0,
                 "voltage_violation_rate": math.nan, "line_violation_rate": math.nan,
                 "violation_rate": math.nan, "convergence_rate": 0.0,
-                "total_safety": math.nan}
+                "total_safety": math.nan, "storage_discharged_MWh": math.nan,
+                "arbitrage_spread": math.nan}
     return {
         "total_cost": day_cost(rows),
         "total_reward": float(sum(float(r["reward"]) for r in rows)),
@@ -156,6 +195,7 @@ def episode_metrics(rows: Rows, v_limits: VLimits) -> dict[str, float]:
         "violation_rate": violation_rate(rows, v_limits),
         "convergence_rate": convergence_rate(rows),
         "total_safety": float(sum(float(r.get("safety", 0.0)) for r in rows)),
+        **storage_arbitrage(rows),
     }
 
 
@@ -189,6 +229,8 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
         line_violation_rate=("line_violation_rate", "mean"),
         violation_rate=("violation_rate", "mean"),
         convergence_rate=("convergence_rate", "mean"),
+        **{k: (k, "mean") for k in ("storage_discharged_MWh", "arbitrage_spread")
+           if k in df},
     )
     agg["std_cost_per_day"] = agg["std_cost_per_day"].fillna(0.0)
     cis = {name: bootstrap_ci(g.total_cost.tolist())

@@ -14,11 +14,13 @@ from powergrid.metrics import (
     bootstrap_ci,
     convergence_rate,
     day_cost,
+    does_arbitrage,
     episode_metrics,
     gap_pct,
     line_violation_rate,
     normalised_score,
     seed_ci,
+    storage_arbitrage,
     summarize,
     violation_rate,
     voltage_violation_rate,
@@ -53,6 +55,29 @@ def test_hand_made_episode_has_the_known_rates():
     assert convergence_rate(ROWS) == pytest.approx(3 / 4)
     m = episode_metrics(ROWS, BAND)
     assert m["steps"] == 4 and m["total_reward"] == pytest.approx(-8.0)
+
+
+def test_storage_arbitrage_on_a_hand_made_day():
+    """ess charges 1 MW at $20 for two hours, then delivers 1.5 MW at $50 and 0.5 MW at
+    $30: spread = (1.5*50 + 0.5*30) / 2 - 20 = 25 $/MWh on 2 MWh delivered. The
+    generator's power (no soc) is not storage."""
+    prices = [20.0, 20.0, 50.0, 30.0, 40.0]
+    p_ess = [-1.0, -1.0, 1.5, 0.5, 0.0]
+    rows = [{**_row(t, "A"), "price": pr, "ess.p_MW": p, "ess.soc": 0.5, "gen.p_MW": 3.0}
+            for t, (pr, p) in enumerate(zip(prices, p_ess))]
+    m = storage_arbitrage(rows)
+    assert m["storage_discharged_MWh"] == pytest.approx(2.0)
+    assert m["arbitrage_spread"] == pytest.approx(25.0)
+    assert episode_metrics(rows, BAND)["arbitrage_spread"] == pytest.approx(25.0)
+    # buying dear and selling cheap is a negative spread; never cycling is NaN
+    flipped = [{**r, "ess.p_MW": -r["ess.p_MW"]} for r in rows]
+    assert storage_arbitrage(flipped)["arbitrage_spread"] < 0
+    idle = storage_arbitrage([{**r, "ess.p_MW": 0.0} for r in rows])
+    assert idle["storage_discharged_MWh"] == 0.0 and math.isnan(idle["arbitrage_spread"])
+    assert does_arbitrage(25.0, 2.0, oracle_discharged_MWh=4.0)
+    assert not does_arbitrage(25.0, 0.5, oracle_discharged_MWh=4.0)   # too little energy
+    assert not does_arbitrage(-1.0, 4.0, oracle_discharged_MWh=4.0)
+    assert not does_arbitrage(math.nan, 4.0, oracle_discharged_MWh=4.0)
 
 
 def test_tolerance_and_empty_episodes():

@@ -60,13 +60,20 @@ def _mlp(n_in: int, n_out: int, n_agents: int, shared: bool, cfg: TrainConfig) -
 
 
 def make_actor(cfg: TrainConfig, obs_dim: int, act_dim: int, n_agents: int) -> ProbabilisticActor:
-    """Stochastic TanhNormal actor on ``[-1, 1]^act_dim`` (the env rescales to the Box).
+    """Stochastic TanhNormal actor on ``[-1, 1]^act_dim`` (the env rescales to the Box;
+    see ``action_margin`` below).
 
     With ``cfg.extra["log_std_init"]`` the exploration scale is one learnt parameter per
     action entry (``exp(log_std)``, CleanRL's continuous PPO), started there; otherwise
     the network predicts it per state (biased softplus, scale ~1 at the start).
     """
     log_std_init = cfg.extra.get("log_std_init")
+    # A TanhNormal reaches +-1 only as its mean goes to infinity, so a policy that
+    # should sit at a limit (a generator at p_max) stays a little short of it. With
+    # ``action_margin`` m the squashed range is [-1-m, 1+m] and the env clips to the
+    # Box: the limit is reached at a finite mean, and PPO's log-probabilities stay
+    # those of the sampled (unclipped) action.
+    reach = 1.0 + float(cfg.extra.get("action_margin", 0.0))
     if log_std_init is None:
         net = nn.Sequential(_mlp(obs_dim, 2 * act_dim, n_agents, cfg.shared_policy, cfg),
                             NormalParamExtractor())
@@ -79,7 +86,7 @@ def make_actor(cfg: TrainConfig, obs_dim: int, act_dim: int, n_agents: int) -> P
     return ProbabilisticActor(
         module=module, in_keys=[("agents", "loc"), ("agents", "scale")],
         out_keys=[ACTION_KEY], distribution_class=TanhNormal,
-        distribution_kwargs={"low": -1.0, "high": 1.0},
+        distribution_kwargs={"low": -reach, "high": reach},
         return_log_prob=True, log_prob_key=LOG_PROB_KEY)
 
 

@@ -23,7 +23,13 @@ from tensordict import TensorDict
 from heron.core.policies import Policy
 from heron.training.config import TrainConfig
 from heron.training.torchrl.models import ACTION_KEY, OBS_KEY, make_actor
-from heron.training.torchrl.trainer import load_checkpoint
+from heron.training.torchrl.trainer import (
+    ACTOR_WEIGHTS_FILE,
+    METADATA_FILE,
+    load_checkpoint,
+    read_metadata,
+    save_actor_weights,
+)
 
 
 class TorchRLPolicy(Policy):
@@ -75,16 +81,43 @@ class TorchRLPolicy(Policy):
 
 def load_torchrl_policies(checkpoint: str | Path, env: Any = None,
                           deterministic: bool = True) -> dict[str, TorchRLPolicy]:
-    """``{agent: TorchRLPolicy}``; with ``env``, actions are cut to its native sizes."""
-    state, meta = load_checkpoint(checkpoint)
+    """``{agent: TorchRLPolicy}``; with ``env``, actions are cut to its native sizes.
+
+    Reads ``actor.safetensors`` (no pickle at all) when the checkpoint has it, else
+    the actor from ``model.pt`` (``torch.load(weights_only=True)``)."""
+    actor_state, meta = load_actor_state(checkpoint)
     cfg = TrainConfig.from_dict(meta["train_config"])
     n_agents = len(meta["agents"])
     obs_dim = int(meta["obs_dim"]) + (n_agents if meta.get("agent_id_onehot") else 0)
     actor = make_actor(cfg, obs_dim, int(meta["act_dim"]), n_agents)
-    actor.load_state_dict(state["actor"])
+    actor.load_state_dict(actor_state)
     actor.eval()
     out = {}
     for agent in meta["agents"]:
         dim = env.action_space(agent).shape[0] if env is not None else None
         out[agent] = TorchRLPolicy(actor, meta, agent, dim, deterministic)
+    return out
+
+
+def load_actor_state(checkpoint: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """``(actor state dict, metadata)`` of a TorchRL checkpoint or bundle."""
+    path = Path(checkpoint)
+    if (path / ACTOR_WEIGHTS_FILE).exists():
+        from safetensors.torch import load_file
+
+        meta = read_metadata(path)
+        return load_file(str(path / ACTOR_WEIGHTS_FILE)), meta
+    state, meta = load_checkpoint(path)
+    return state["actor"], meta
+
+
+def export_actor(checkpoint: str | Path, out_dir: str | Path) -> Path:
+    """The inference part of a TorchRL checkpoint: ``heron_torchrl.json`` and
+    ``actor.safetensors``; critic and optimiser are dropped (it can be evaluated,
+    not resumed), and nothing in it is a pickle."""
+    state, meta = load_actor_state(checkpoint)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    save_actor_weights(state, out / ACTOR_WEIGHTS_FILE)
+    (out / METADATA_FILE).write_text((Path(checkpoint) / METADATA_FILE).read_text())
     return out

@@ -54,6 +54,9 @@ from heron.training.torchrl.vector import vector_observation_stats
 VectorEnvCreator = Callable[[dict[str, Any], int], Any]
 METADATA_FILE = TORCHRL_METADATA_FILE  # one name, shared with heron.training.evaluate
 WEIGHTS_FILE = "model.pt"
+#: The actor's weights alone, as safetensors: all that evaluation and bundles need,
+#: in a format with no pickle at all (``model.pt`` is for resuming).
+ACTOR_WEIGHTS_FILE = "actor.safetensors"
 FORMAT = "heron-torchrl-v1"
 #: Vector steps of random actions measured for the observation normaliser.
 OBS_STATS_STEPS = 48
@@ -144,23 +147,37 @@ def save_checkpoint(learner: Learner, cfg: TrainConfig, path: str | Path) -> Pat
     path.mkdir(parents=True, exist_ok=True)
     torch.save({"actor": learner.actor.state_dict(), "critic": learner.critic.state_dict(),
                 "optimizer": learner.optim.state_dict()}, path / WEIGHTS_FILE)
+    save_actor_weights(learner.actor.state_dict(), path / ACTOR_WEIGHTS_FILE)
     (path / METADATA_FILE).write_text(json.dumps(metadata(learner, cfg), indent=2))
     return path
+
+
+def save_actor_weights(state: dict[str, torch.Tensor], path: Path) -> None:
+    """safetensors wants each tensor in its own contiguous storage."""
+    from safetensors.torch import save_file
+
+    save_file({k: v.detach().clone().contiguous() for k, v in state.items()}, str(path))
 
 
 def load_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(state_dicts, metadata)``. ``weights_only=True``: a pickle that would build
     arbitrary objects (and so could run code) is refused with an UnpicklingError."""
     path = Path(path)
-    meta_file = path / METADATA_FILE
+    meta = read_metadata(path)
+    state = torch.load(path / WEIGHTS_FILE, map_location="cpu", weights_only=True)
+    return state, meta
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """``heron_torchrl.json`` of a checkpoint (or bundle) folder, format checked."""
+    meta_file = Path(path) / METADATA_FILE
     if not meta_file.exists():
         raise FileNotFoundError(f"{meta_file} not found: {str(path)!r} is not a TorchRL "
                                 "checkpoint written by heron.training.torchrl.")
     meta = json.loads(meta_file.read_text())
     if meta.get("format") != FORMAT:
         raise ValueError(f"{meta_file}: unknown format {meta.get('format')!r}.")
-    state = torch.load(path / WEIGHTS_FILE, map_location="cpu", weights_only=True)
-    return state, meta
+    return meta
 
 
 def _restore(learner: Learner, state: dict[str, Any], meta: dict[str, Any]) -> None:
