@@ -269,10 +269,7 @@ class PowerGridAgent(GridAgent):
                 gm.set_tap(row, int(dev.state.tap.tap_pos))
                 continue
             p, q = dev.injection()
-            if kind == "sgen":
-                gm.sgen_p[row], gm.sgen_q[row] = p, q
-            else:  # pandapower storage uses the load convention
-                gm.storage_p[row], gm.storage_q[row] = -p, -q
+            gm.set_injection(kind, row, p, q)
 
     def step(self, action: Any) -> None:
         """Stand-alone step (one grid, own power flow), as in the user guide."""

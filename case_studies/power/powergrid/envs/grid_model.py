@@ -1,9 +1,18 @@
-"""GridModel: one network, one compiled solver, and the injection vectors that change.
+"""GridModel: one network, one compiled solver, and the injections that change.
 
 All grid agents of an environment share one electrical network, so there is one
-power flow per step, not one per agent. Agents write their devices' setpoints and
-this hour's loads into the vectors here (by position, no pandas in the hot loop);
-``solve()`` pushes them into the compiled solver in one vectorised call each.
+power flow per step, not one per agent. GridModel owns that step's inputs:
+
+* the injection buffers (``load_p``/``load_q``, ``sgen_*``, ``storage_*``, in the
+  row order and sign convention of pandapower's tables) and the tap positions.
+  Agents write into them by position (no pandas in the hot loop): loads directly,
+  device setpoints through :meth:`set_injection`, which takes the devices'
+  generator convention and applies each table's sign (:data:`TABLE_SIGN`, the one
+  definition, shared with the solvers' compilation);
+* the only writer to the solver: :meth:`solve` pushes the injections once per
+  step through the solver's validating setters (the one validation of what a step
+  solves), then runs the power flow with the regulators acting as controllers
+  (each round only pushes the taps they moved), then builds the full result once.
 
 The pandapower tables of ``net`` are therefore *not* touched by the step loop:
 they keep the values the network was built with. :meth:`sync_net` writes the state
@@ -19,6 +28,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from powergrid.powerflow.base import TABLE_SIGN
 
 #: input columns a solver writes back (``PowerFlowSolver._write_inputs_to_net``)
 SYNCED_INPUTS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -63,6 +74,9 @@ class GridModel:
         self._taps_dirty = bool(len(self.tap_pos))
         self._taps_since_init = False
         self.result = None
+        #: step-voltage regulators acting inside :meth:`solve` (a ``RegulatorController``;
+        #: None: taps move only when an agent sets them)
+        self.regulators: Any = None
         self._synced_result = None  # solver result last written into net (see sync_net)
         # positional lookups: pandapower index -> row position
         self.bus_pos = {int(b): i for i, b in enumerate(net.bus.index)}
@@ -77,6 +91,19 @@ class GridModel:
             self.tap_pos[trafo_row] = tap
             self._taps_dirty = True
 
+    def set_injection(self, table: str, row: int, p_mw: float, q_mvar: float) -> None:
+        """A device's setpoint (generator convention: positive = into the grid).
+
+        ``table`` is ``"sgen"`` or ``"storage"``; the value is stored in that table's
+        own convention (:data:`~powergrid.powerflow.base.TABLE_SIGN`), which is what
+        the solver and ``net`` expect.
+        """
+        sign = TABLE_SIGN[table]
+        if table == "sgen":
+            self.sgen_p[row], self.sgen_q[row] = sign * p_mw, sign * q_mvar
+        else:
+            self.storage_p[row], self.storage_q[row] = sign * p_mw, sign * q_mvar
+
     def reset(self) -> None:
         self.load_p[:] = self.base_load_p
         self.load_q[:] = self.base_load_q
@@ -89,39 +116,49 @@ class GridModel:
             self._taps_dirty = True
         self.result = None
 
-    def _push_inputs(self) -> None:
+    def _push_injections(self) -> None:
+        """This step's injections into the solver: once per :meth:`solve`, validated there."""
         s = self.solver
         s.set_loads(self.load_p, self.load_q)
         if self.sgen_p.size:
             s.set_sgens(self.sgen_p, self.sgen_q)
         if self.storage_p.size:
             s.set_storages(self.storage_p, self.storage_q)
+
+    def _push_taps(self) -> None:
         if self._taps_dirty:
-            s.set_trafo_taps(self.tap_pos)
+            self.solver.set_trafo_taps(self.tap_pos)
             self._taps_dirty = False
             self._taps_since_init = True
 
     def solve(self):
-        """Full power flow with the current inputs."""
-        self.solve_voltages()
+        """The step's power flow: injections in once, regulators acting, one full result.
+
+        Each regulator round moves taps from the last voltages and re-solves with only
+        the taps pushed (the injections do not change within a step); the branch
+        flows are computed once, for the final taps.
+        """
+        self._push_injections()
+        ok, vm = self._solve_voltages()
+        reg = self.regulators
+        if reg is not None and reg.active:
+            for _ in range(reg.settings.max_iter):
+                if not ok or not reg.control(vm):
+                    break
+                ok, vm = self._solve_voltages()
         self.result = self.solver.complete_result()
         return self.result
 
-    def solve_voltages(self) -> tuple[bool, np.ndarray]:
-        """Power flow without branch results (for control loops); see :meth:`solve`."""
-        self._push_inputs()
-        ok, it, vm = self.solver.solve_voltages()
+    def _solve_voltages(self) -> tuple[bool, np.ndarray]:
+        """Voltages only (for the control rounds), with the current taps."""
+        self._push_taps()
+        ok, _, vm = self.solver.solve_voltages()
         if not ok and self._taps_since_init:
             # the cold-start profile was computed for other tap positions; a stale one
             # fails on weak feeders, so rebuild it for the current taps and retry once
             self._refresh_initial_voltages()
             ok, _, vm = self.solver.solve_voltages()
         return ok, vm
-
-    def complete(self):
-        """Full result of the last :meth:`solve_voltages`."""
-        self.result = self.solver.complete_result()
-        return self.result
 
     def _refresh_initial_voltages(self) -> None:
         from powergrid.networks import initial_voltages

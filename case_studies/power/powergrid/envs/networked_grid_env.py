@@ -78,7 +78,9 @@ class NetworkedGridEnv(HeronParallelEnv):
             settings = RegulatorSettings.from_config(cfg.get("regulator_control"))
         except (TypeError, ValueError) as exc:
             raise ConfigError(str(exc)) from None
+        # the regulators are controllers inside the grid model's power flow
         self.regulators = RegulatorController(self.grid_model, settings, controlled)
+        self.grid_model.regulators = self.regulators
         self.market = self._build_market()
         self._test_day = 0
         self._start_hour = 0
@@ -131,7 +133,7 @@ class NetworkedGridEnv(HeronParallelEnv):
         for _, a in heavy:
             gm.load_p[a._load_rows] *= DEFAULT_MICROGRID_LOAD_SCALE / a.load_scale
             gm.load_q[a._load_rows] *= DEFAULT_MICROGRID_LOAD_SCALE / a.load_scale
-        fixed = bool(heavy) and self.regulators.solve().converged
+        fixed = bool(heavy) and gm.solve().converged
         if fixed:
             keys = ", ".join(f"microgrid_configs[{i}].load_scale ({cfgs[i].get('name', a.agent_id)}"
                              f"{', not set: default' if 'load_scale' not in cfgs[i] else ''}"
@@ -279,7 +281,7 @@ class NetworkedGridEnv(HeronParallelEnv):
         return {**layout, "price": 1} if self.market is not None else layout
 
     def _solve_and_sync(self):
-        res = self.regulators.solve()
+        res = self.grid_model.solve()
         self._last_result = res
         for agent in self.agent_dict.values():
             agent.sync_from_results(res)

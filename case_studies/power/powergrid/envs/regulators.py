@@ -110,37 +110,33 @@ class RegulatorController:
     def active(self) -> bool:
         return self.settings.enabled and self.rows.size > 0
 
-    def solve(self):
-        """Power flow with regulator action; returns the final result."""
-        if not self.active:
-            return self.gm.solve()
-        ok, vm = self.gm.solve_voltages()
+    def control(self, vm: np.ndarray) -> bool:
+        """One control round on the bus voltages ``vm`` of the last solve: move taps.
+
+        Called by ``GridModel.solve`` between power flows (it re-solves while this
+        returns True, up to ``max_iter`` rounds). Returns whether any tap moved.
+        """
         s = self.settings
         half = s.bandwidth / 2.0
-        for _ in range(s.max_iter):
-            if not ok:
-                break
-            v = vm[self.bus_rows]
-            outside = np.isfinite(v) & (np.abs(v - s.v_set) > half)
-            if not outside.any():
-                break
-            v_list = v.tolist()
-            taps = self.gm.tap_pos[self.rows].tolist()
-            applied = [0.0] * len(taps)  # pu voltage change each regulator is making
-            moved = 0
-            for k in self._order:  # upstream first
-                error = s.v_set - v_list[k] - sum(applied[j] for j in self.upstream[k])
-                if abs(error) <= half:  # in band once upstream moves are counted
-                    continue
-                steps = round(error / self._step[k]) * self._sign[k]
-                steps = min(max(steps, -s.max_steps_per_move), s.max_steps_per_move)
-                new = min(max(taps[k] + steps, self._tap_min[k]), self._tap_max[k])
-                if new != taps[k]:
-                    applied[k] = (new - taps[k]) * self._step[k] * self._sign[k]
-                    self.gm.set_tap(self._rows[k], int(new))
-                    moved += abs(new - taps[k])
-            if not moved:
-                break
-            self.total_operations += int(moved)
-            ok, vm = self.gm.solve_voltages()
-        return self.gm.complete()
+        v_list = vm[self.bus_rows].tolist()
+        v_set = s.v_set
+        # plain floats: a handful of regulators, numpy calls on them would cost more
+        if not any(abs(v - v_set) > half for v in v_list if v == v and abs(v) != np.inf):
+            return False
+        tap_pos = self.gm.tap_pos
+        taps = [int(tap_pos[r]) for r in self._rows]
+        applied = [0.0] * len(taps)  # pu voltage change each regulator is making
+        moved = 0
+        for k in self._order:  # upstream first
+            error = v_set - v_list[k] - sum(applied[j] for j in self.upstream[k])
+            if abs(error) <= half:  # in band once upstream moves are counted
+                continue
+            steps = round(error / self._step[k]) * self._sign[k]
+            steps = min(max(steps, -s.max_steps_per_move), s.max_steps_per_move)
+            new = min(max(taps[k] + steps, self._tap_min[k]), self._tap_max[k])
+            if new != taps[k]:
+                applied[k] = (new - taps[k]) * self._step[k] * self._sign[k]
+                self.gm.set_tap(self._rows[k], int(new))
+                moved += abs(new - taps[k])
+        self.total_operations += int(moved)
+        return moved > 0

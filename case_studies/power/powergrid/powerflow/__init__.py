@@ -5,9 +5,19 @@
 >>> solver.set_loads(p_mw, q_mvar)             # vectors in net.load order
 >>> res = solver.solve()                       # PowerFlowResult, never raises on divergence
 
-``backend="pandapower"`` runs ``pp.runpp`` instead (slow reference, every element type).
+``backend="sweep"`` solves radial networks by exact backward/forward sweeps (Newton
+where meshed; the environments' default), ``backend="pandapower"`` runs ``pp.runpp``
+(slow reference, every element type).
 """
 
-from .base import BACKENDS, PowerFlowError, PowerFlowResult, PowerFlowSolver, make_solver
+from .base import (
+    BACKENDS,
+    TABLE_SIGN,
+    PowerFlowError,
+    PowerFlowResult,
+    PowerFlowSolver,
+    make_solver,
+)
 
-__all__ = ["BACKENDS", "PowerFlowError", "PowerFlowResult", "PowerFlowSolver", "make_solver"]
+__all__ = ["BACKENDS", "TABLE_SIGN", "PowerFlowError", "PowerFlowResult", "PowerFlowSolver",
+           "make_solver"]

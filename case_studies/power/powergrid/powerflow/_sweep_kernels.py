@@ -26,6 +26,8 @@ the exact power-flow solution of the admittance model.
 
 from __future__ import annotations
 
+import types
+
 import numba as nb
 import numpy as np
 
@@ -193,7 +195,22 @@ def _flows_impl(
         out_i_root[n] = i_root
 
 
-solve_parallel = nb.njit(cache=True, parallel=True)(_solve_impl)
-solve_serial = nb.njit(cache=True)(_solve_impl)
-flows_parallel = nb.njit(cache=True, parallel=True)(_flows_impl)
-flows_serial = nb.njit(cache=True)(_flows_impl)
+def _renamed(func, suffix: str):
+    """``func`` under another name, so that numba caches its compilation separately.
+
+    Why: numba names a function's cache files after its qualified name and line, and
+    keys the entries by signature only -- not by ``parallel``. Jitting one Python
+    function both ways made the serial and the parallel kernel share one cache
+    entry, so whichever was compiled first was loaded for both: the single-network
+    solver then ran a parallel region per solve (milliseconds on busy cores).
+    """
+    out = types.FunctionType(func.__code__, func.__globals__, func.__name__ + suffix,
+                             func.__defaults__, func.__closure__)
+    out.__qualname__ = func.__qualname__ + suffix
+    return out
+
+
+solve_parallel = nb.njit(cache=True, parallel=True)(_renamed(_solve_impl, "_parallel"))
+solve_serial = nb.njit(cache=True)(_renamed(_solve_impl, "_serial"))
+flows_parallel = nb.njit(cache=True, parallel=True)(_renamed(_flows_impl, "_parallel"))
+flows_serial = nb.njit(cache=True)(_renamed(_flows_impl, "_serial"))

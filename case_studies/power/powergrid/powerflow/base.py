@@ -36,8 +36,18 @@ __all__ = [
     "PowerFlowError",
     "PowerFlowResult",
     "PowerFlowSolver",
+    "TABLE_SIGN",
     "make_solver",
 ]
+
+
+#: Sign of each injection table's ``p_mw``/``q_mvar`` in the generator convention
+#: (positive = power into the grid). pandapower books loads and storage as consumption
+#: (positive = drawn from the grid), static generators as generation. The one
+#: definition: the solvers compile their bus injections with it, and
+#: ``GridModel.set_injection`` turns a device's generator-convention setpoint into its
+#: table's convention with it.
+TABLE_SIGN: dict[str, float] = {"load": -1.0, "sgen": 1.0, "storage": -1.0}
 
 
 class PowerFlowError(RuntimeError):
@@ -326,6 +336,7 @@ def _float_column(df: Any, column: str) -> np.ndarray:
 BACKENDS: dict[str, str] = {
     "lightsim2grid": "powergrid.powerflow.lightsim:LightSimSolver",
     "pandapower": "powergrid.powerflow.reference:PandapowerSolver",
+    "sweep": "powergrid.powerflow.sweep:SweepSolver",
 }
 #: convenience names
 ALIASES: dict[str, str] = {"fast": "lightsim2grid", "reference": "pandapower"}
@@ -334,9 +345,11 @@ ALIASES: dict[str, str] = {"fast": "lightsim2grid", "reference": "pandapower"}
 def make_solver(net: Any, backend: str = "lightsim2grid", **kwargs: Any) -> PowerFlowSolver:
     """Build a power-flow solver for ``net``.
 
-    ``backend``: ``"lightsim2grid"`` (compiled model, sub-millisecond solves; alias
-    ``"fast"``) or ``"pandapower"`` (``pp.runpp`` on every solve; alias
-    ``"reference"``). Extra keyword arguments (``max_iter``, ``tol``) go to the solver.
+    ``backend``: ``"lightsim2grid"`` (compiled model, sub-millisecond Newton solves;
+    alias ``"fast"``), ``"sweep"`` (the same compiled model solved by radial sweeps,
+    Newton where the network is meshed: the environments' default) or
+    ``"pandapower"`` (``pp.runpp`` on every solve; alias ``"reference"``). Extra
+    keyword arguments (``max_iter``, ``tol``) go to the solver.
     """
     key = ALIASES.get(backend, backend)
     if key not in BACKENDS:

@@ -115,6 +115,7 @@ class BatchedPowerFlow:
         max_iter: int = 100,
         tol: float = 1e-10,
         parallel: bool = True,
+        compiled: dict[str, Any] | None = None,
     ) -> None:
         if int(n_copies) != n_copies or n_copies < 1:
             raise ValueError(f"n_copies must be a positive integer, got {n_copies!r}")
@@ -126,8 +127,11 @@ class BatchedPowerFlow:
         self._flows_kernel = kernels.flows_parallel if parallel else kernels.flows_serial
         self.n_bus, self.n_line, self.n_trafo = len(net.bus), len(net.line), len(net.trafo)
         self.n_load, self.n_sgen, self.n_storage = len(net.load), len(net.sgen), len(net.storage)
-        # the single solver compiles the model (pandapower's own admittances); we read it
-        model = LightSimSolver(copy.deepcopy(net)).export_compiled()
+        # the single solver compiles the model (pandapower's own admittances); we read it.
+        # ``compiled``: that export, from a solver the caller already built on ``net``
+        # (the single-network sweep solver), so pandapower does not compile it twice
+        model = compiled if compiled is not None else (
+            LightSimSolver(copy.deepcopy(net)).export_compiled())
         self._build_tree(model)
         self._build_states(model)
         self._build_injections(model)
@@ -373,6 +377,18 @@ class BatchedPowerFlow:
         """
         active = self._select("copies", copies)
         self._it[~active] = 0
+        self._sweep(active)
+        vm = np.abs(self._v[:, self._bus_pos])
+        self._nan_rows(vm, bus=True)
+        return self._ok.copy(), self._it.copy(), vm
+
+    def _sweep(self, active: np.ndarray) -> None:
+        """Run the solve kernel on the copies in ``active`` (results stay in the state arrays).
+
+        Split from :meth:`solve_voltages` for the single-network solver
+        (:mod:`powergrid.powerflow.sweep`), which reads the state of its one copy
+        directly and would otherwise pay the batch bookkeeping on every regulator round.
+        """
         li, si, ti = self._inj["load"], self._inj["sgen"], self._inj["storage"]
         self._solve_kernel(
             active,
@@ -385,9 +401,6 @@ class BatchedPowerFlow:
             self._v, self._noload, self.max_iter, self.tol,
             self._ok, self._it, self._s_root, numba.get_num_threads() if self.parallel else 1,
         )  # fmt: skip
-        vm = np.abs(self._v[:, self._bus_pos])
-        self._nan_rows(vm, bus=True)
-        return self._ok.copy(), self._it.copy(), vm
 
     def solve(self, copies: Any = None) -> BatchedPowerFlowResult:
         """Voltages and branch flows of the selected copies (see :meth:`solve_voltages`)."""
@@ -400,6 +413,20 @@ class BatchedPowerFlow:
         Copies not solved yet (or whose last solve failed) are NaN with ``converged=False``.
         """
         ok = self._ok
+        fields_ = self._flows(ok)
+        out = BatchedPowerFlowResult(converged=ok.copy(), iterations=self._it.copy(), **fields_)
+        for name, arr in fields_.items():
+            if arr.dtype.kind == "f":
+                self._nan_rows(arr, bus=name in ("vm_pu", "va_deg"))
+        return out
+
+    def _flows(self, active: np.ndarray) -> dict[str, np.ndarray]:
+        """Every result field but ``converged``/``iterations`` from the current voltages.
+
+        Rows of copies not in ``active`` are left unfilled (callers NaN them). Shared
+        with the single-network solver, which calls it with one copy, so both build
+        their results with the same operations.
+        """
         n, nbr = self.n_copies, self._nbr
         s_f = np.empty((n, nbr), dtype=np.complex128)
         s_t = np.empty((n, nbr), dtype=np.complex128)
@@ -407,14 +434,12 @@ class BatchedPowerFlow:
         ka_t = np.empty((n, nbr))
         i_root = np.empty(n, dtype=np.complex128)
         self._flows_kernel(
-            ok, self._v, self._tapk, self._f_pos, self._t_pos, self._row_off, self._row_trafo,
+            active, self._v, self._tapk, self._f_pos, self._t_pos, self._row_off, self._row_trafo,
             self._eff, self._eft, self._etf, self._ett,
             self._ibase_f, self._ibase_t, self._base_mva, self._ysh[0], self._v_ref,
             s_f, s_t, ka_f, ka_t, i_root,
         )  # fmt: skip
         vb = self._v[:, self._bus_pos]
-        vm = np.abs(vb)
-        va = np.angle(vb, deg=True)
         lf, lt_ = self._line_rng
         tf, tt = self._trafo_rng
         ka_line = np.maximum(ka_f[:, lf:lt_], ka_t[:, lf:lt_])
@@ -426,33 +451,26 @@ class BatchedPowerFlow:
         )
         # slack: what it feeds into the network minus what the elements at its bus inject
         s_eg = (self._v_ref * i_root.conj() - self._s_root) * self._base_mva
-        eg_p = np.zeros((self.n_copies, self._n_ext_grid))
-        eg_q = np.zeros((self.n_copies, self._n_ext_grid))
+        eg_p = np.zeros((n, self._n_ext_grid))
+        eg_q = np.zeros((n, self._n_ext_grid))
         eg_p[:, self._eg_pos], eg_q[:, self._eg_pos] = s_eg.real, s_eg.imag
         pl = s_f.real + s_t.real
-        out = BatchedPowerFlowResult(
-            converged=ok.copy(),
-            iterations=self._it.copy(),
-            vm_pu=vm,
-            va_deg=va,
-            line_loading_pct=line_loading,
-            line_p_from_mw=s_f[:, lf:lt_].real,
-            line_q_from_mvar=s_f[:, lf:lt_].imag,
-            line_pl_mw=pl[:, lf:lt_],
-            line_i_ka=ka_line,
-            trafo_loading_pct=trafo_loading,
-            trafo_p_hv_mw=s_f[:, tf:tt].real,
-            trafo_q_hv_mvar=s_f[:, tf:tt].imag,
-            trafo_pl_mw=pl[:, tf:tt],
-            ext_grid_p_mw=eg_p,
-            ext_grid_q_mvar=eg_q,
-            losses_mw=pl.sum(axis=1),
-        )
-        for f in fields(out):
-            arr = getattr(out, f.name)
-            if arr.dtype.kind == "f":
-                self._nan_rows(arr, bus=f.name in ("vm_pu", "va_deg"))
-        return out
+        return {
+            "vm_pu": np.abs(vb),
+            "va_deg": np.angle(vb, deg=True),
+            "line_loading_pct": line_loading,
+            "line_p_from_mw": s_f[:, lf:lt_].real,
+            "line_q_from_mvar": s_f[:, lf:lt_].imag,
+            "line_pl_mw": pl[:, lf:lt_],
+            "line_i_ka": ka_line,
+            "trafo_loading_pct": trafo_loading,
+            "trafo_p_hv_mw": s_f[:, tf:tt].real,
+            "trafo_q_hv_mvar": s_f[:, tf:tt].imag,
+            "trafo_pl_mw": pl[:, tf:tt],
+            "ext_grid_p_mw": eg_p,
+            "ext_grid_q_mvar": eg_q,
+            "losses_mw": pl.sum(axis=1),
+        }
 
     def _nan_rows(self, arr: np.ndarray, *, bus: bool = False) -> None:
         """NaN for de-energised buses (``bus`` arrays) and for every row of a failed copy."""

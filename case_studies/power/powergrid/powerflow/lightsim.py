@@ -69,7 +69,7 @@ from pandapower.pypower.makeYbus import branch_vectors
 from scipy import sparse
 from scipy.sparse.csgraph import breadth_first_order, connected_components
 
-from .base import PowerFlowError, PowerFlowResult, PowerFlowSolver
+from .base import TABLE_SIGN, PowerFlowError, PowerFlowResult, PowerFlowSolver
 from .reference import RUNPP_OPTIONS
 
 try:  # KLU is the fast sparse LU; SparseLU (Eigen) is always built
@@ -312,7 +312,7 @@ class LightSimSolver(PowerFlowSolver):
             w = sign * scale * df["in_service"].to_numpy(dtype=np.float64)
             return buses.astype(np.int64), w
 
-        parts = [elem(net.load, -1.0), elem(net.sgen, 1.0), elem(net.storage, -1.0)]
+        parts = [elem(net[table], TABLE_SIGN[table]) for table in ("load", "sgen", "storage")]
         self._inj_bus = np.concatenate([p[0] for p in parts])
         self._inj_w = np.concatenate([p[1] for p in parts]) / self._base_mva
         nl, ns, nst = len(net.load), len(net.sgen), len(net.storage)
