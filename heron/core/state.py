@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from heron.core.feature import FeatureBlock, is_visible
+from heron.core.feature import FeatureBlock, flatten_blocks, is_visible
 
 
 class State:
@@ -16,6 +16,11 @@ class State:
     Order is insertion order, so an observation vector never reshuffles between
     runs. ``reset()`` restores every block to the value it had when it was added,
     which is what an environment reset needs without re-building agents.
+
+    Speed (states are read every env step, dozens of times): each block is also
+    bound as a plain instance attribute, so ``state.electrical`` is an ordinary
+    attribute lookup, and the blocks each relation may see are remembered until
+    the set of blocks changes.
     """
 
     def __init__(self, owner_id: str = "", owner_level: int = 0) -> None:
@@ -23,6 +28,16 @@ class State:
         object.__setattr__(self, "owner_level", owner_level)
         object.__setattr__(self, "_features", {})
         object.__setattr__(self, "_initial", {})
+        object.__setattr__(self, "_bound", set())  # feature names bound as attributes
+        object.__setattr__(self, "_visible", {})  # relation -> tuple of visible blocks
+
+    def _store(self, name: str, block: FeatureBlock) -> None:
+        """Put ``block`` under ``name`` (dict and, where it shadows nothing, attribute)."""
+        self._features[name] = block
+        self._visible.clear()
+        if name in self._bound or (name not in self.__dict__ and not hasattr(type(self), name)):
+            object.__setattr__(self, name, block)
+            self._bound.add(name)
 
     # -- building ------------------------------------------------------------------
     def add_feature(self, name: str, block: FeatureBlock) -> FeatureBlock:
@@ -34,7 +49,7 @@ class State:
             raise ValueError(f"Feature name {name!r} must be a valid Python identifier.")
         if name in self._features:
             raise ValueError(f"Feature {name!r} already exists in state of {self.owner_id!r}.")
-        self._features[name] = block
+        self._store(name, block)
         self._initial[name] = copy.deepcopy(block)
         return block
 
@@ -42,6 +57,10 @@ class State:
         self._require(name)
         del self._features[name]
         del self._initial[name]
+        self._visible.clear()
+        if name in self._bound:
+            self._bound.discard(name)
+            object.__delattr__(self, name)
 
     # -- access --------------------------------------------------------------------
     def _require(self, name: str) -> FeatureBlock:
@@ -54,6 +73,7 @@ class State:
             ) from None
 
     def __getattr__(self, name: str) -> FeatureBlock:
+        # only reached for names that are not bound attributes (see _store)
         if name.startswith("__"):
             raise AttributeError(name)
         features = self.__dict__.get("_features", {})
@@ -68,7 +88,7 @@ class State:
         if name in self._features:
             if not isinstance(value, FeatureBlock):
                 raise TypeError(f"Feature {name!r} must be a FeatureBlock.")
-            self._features[name] = value
+            self._store(name, value)
         else:
             object.__setattr__(self, name, value)
 
@@ -89,12 +109,18 @@ class State:
         return dict(self._features)
 
     # -- flattening ----------------------------------------------------------------
+    def visible_blocks(self, relation: str = "owner") -> tuple[FeatureBlock, ...]:
+        """The blocks an observer with ``relation`` may see, in order (remembered)."""
+        blocks = self._visible.get(relation)
+        if blocks is None:
+            blocks = tuple(b for b in self._features.values()
+                           if is_visible(b.visibility, relation))
+            self._visible[relation] = blocks
+        return blocks
+
     def to_array(self, relation: str = "owner") -> np.ndarray:
         """Flatten the blocks that an observer with ``relation`` may see."""
-        parts = [
-            b.to_array() for b in self._features.values() if is_visible(b.visibility, relation)
-        ]
-        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float64)
+        return flatten_blocks(self.visible_blocks(relation))
 
     def names(self, relation: str = "owner") -> list[str]:
         return [
@@ -118,7 +144,7 @@ class State:
 
     def reset(self) -> None:
         for name, block in self._initial.items():
-            self._features[name] = copy.deepcopy(block)
+            self._store(name, copy.deepcopy(block))
 
     def __repr__(self) -> str:
         return f"State(owner={self.owner_id!r}, features={list(self._features)})"
