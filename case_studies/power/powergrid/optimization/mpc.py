@@ -6,11 +6,13 @@ what an operator with an optimiser would deploy: every hour it plans the next
 ``horizon`` hours (24 by default) from forecasts and the measured state (battery
 SOC), applies the first hour, and plans again an hour later.
 
-* **Model**: exactly the oracle's (:func:`.oracle._build`: DistFlow with the SOC
+* **Model**: exactly the oracle's (:func:`.model.build_model`: DistFlow with the SOC
   relaxation, regulators as continuous ideal regulators, the same voltage margin,
-  device limits and costs, export credited at ``sell_price_ratio``), built **once**
-  with the day's data as cvxpy Parameters (DPP, :class:`.oracle.ModelInputs`), so each
-  hourly re-solve only updates numbers and reuses the compiled problem. Limits are
+  the same devices and metering, export credited at ``sell_price_ratio``), built
+  **once** with the day's data as cvxpy Parameters (DPP, :class:`.model.ModelInputs`),
+  so each hourly re-solve only updates numbers and reuses the compiled problem.
+  Clarabel is called on the compiled problem directly (:mod:`.compiled`), which
+  skips cvxpy's per-solve copying and unpacking. Limits are
   soft (penalised slacks), so a bad forecast never leaves the controller without a
   plan. As in the oracle, a share of the unpaid feeder losses is priced
   (``loss_weights``, raised in turn until the cone is tight; a parameter too); the
@@ -29,8 +31,9 @@ SOC), applies the first hour, and plans again an hour later.
   planned at price 0 (``episode_aware=True``): the plan then has no use for the
   energy either. ``episode_aware=False`` plans a plain rolling 24 h.
 
-``MPCController.solve_ms`` holds the wall time of every hourly solve (parameter
-update, cvxpy's reuse of the compiled problem and the solver).
+``MPCController.solve_ms`` holds the wall time of every hourly plan (forecast into the
+parameters, every solve of the loss-weight search, values read back). ``plans`` adds,
+per hour, the number of solves, Clarabel's iterations and its own time.
 """
 
 from __future__ import annotations
@@ -46,23 +49,33 @@ import cvxpy as cp
 import numpy as np
 
 from heron.core.policies import Policy
-from powergrid.optimization.network import RadialNetwork
-from powergrid.optimization.oracle import (
-    CONTINUOUS_SOLVER,
-    LOSS_WEIGHTS,
-    SOLVER_OPTIONS,
+from powergrid.optimization.compiled import CompiledProblem
+from powergrid.optimization.exactness import is_exact
+from powergrid.optimization.metering import metering_values
+from powergrid.optimization.model import (
     ModelInputs,
-    _build,
-    _is_exact,
-    _pick_solver,
-    _tap_array,
+    build_model,
+    default_voltage_margin,
     load_to_buses,
+    tap_positions,
 )
+from powergrid.optimization.network import RadialNetwork
 from powergrid.optimization.scenario import UnsupportedSetupError, make_env, scenario_from_env
+from powergrid.optimization.solvers import (
+    CONTINUOUS_SOLVER,
+    SOLVED,
+    SOLVER_OPTIONS,
+    pick_solver,
+)
+from powergrid.optimization.solving import LOSS_WEIGHTS
 
 log = logging.getLogger(__name__)
 
 FORECASTS = ("persistence", "seasonal", "perfect")
+#: "direct": the compiled problem re-solved by Clarabel itself (:mod:`.compiled`);
+#: "cvxpy": ``Problem.solve`` on the same compiled problem (the reference the bench
+#: times the direct path against)
+BACKENDS = ("direct", "cvxpy")
 SEASONAL_DAYS = 7
 #: solves within this many ms count towards the MPC's per-step target (bench)
 TARGET_STEP_MS = 100.0
@@ -139,12 +152,17 @@ def _mean(days: list[_Day]) -> _Day:
 
 @dataclass
 class StepPlan:
-    """The plan made at one hour: first-hour setpoints per agent and device."""
+    """The plan made at one hour: first-hour setpoints per agent and device, and what
+    making it took (``solve_ms``: parameters set, every solve of the loss-weight search,
+    values read back)."""
 
     hour: int
     status: str
     loss_weight: float
     solve_ms: float
+    solves: int = 0
+    iterations: int = 0  # Clarabel's, summed over the solves
+    solver_ms: float = 0.0  # inside Clarabel, summed over the solves
     setpoints: dict[str, dict[str, tuple[float, float, float]]] = field(default_factory=dict)
 
 
@@ -160,20 +178,24 @@ class MPCController:
         loss_weights: shares of the unpaid feeder losses to price, tried in turn (0 first)
             until the relaxation is exact.
         episode_aware: plan hours past the episode's end at price 0.
+        backend: ``"direct"`` (default: Clarabel called on the compiled problem,
+            :mod:`.compiled`) or ``"cvxpy"`` (``Problem.solve``, the slower reference).
     """
 
     def __init__(self, env: Any, *, horizon: int = 24, forecast: str = "persistence",
                  seasonal_days: int = SEASONAL_DAYS,
                  loss_weights: tuple[float, ...] = (0.0, *LOSS_WEIGHTS),
-                 episode_aware: bool = True) -> None:
+                 episode_aware: bool = True, backend: str = "direct") -> None:
         if forecast not in FORECASTS:
             raise ValueError(f"forecast {forecast!r}: choose from {FORECASTS}.")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend {backend!r}: choose from {BACKENDS}.")
         if horizon < 1 or seasonal_days < 1:
             raise ValueError("horizon and seasonal_days must be >= 1.")
         self.env, self.horizon, self.forecast = env, int(horizon), forecast
         self.seasonal_days, self.loss_weights = int(seasonal_days), tuple(loss_weights)
-        self.episode_aware = episode_aware
-        self.solver = _pick_solver(False)
+        self.episode_aware, self.backend = episode_aware, backend
+        self.solver = pick_solver(False)
         self.plans: list[StepPlan] = []
         self.solve_ms: list[float] = []
         t0 = time.perf_counter()
@@ -190,30 +212,13 @@ class MPCController:
             if d.kind == "generator" and d.config.allow_commitment:
                 raise UnsupportedSetupError(f"{d.agent}/{d.name}: unit commitment is not "
                                             "modelled by the MPC (the oracle handles it).")
-        T = self.horizon
         self.sc, self.rn = sc, RadialNetwork.from_net(sc.net)
-        self.ratios = {ag.name: ag.sell_price_ratio for ag in sc.agents if ag.include_grid_cost}
-        nB = self.rn.n_bus
-        # microgrids metered by their power balance: their own load rows
-        self.balance = {ag.name: ag.load_rows for ag in sc.agents
-                        if ag.import_meter[0] == "balance"}
-        renewable = [(d.agent, d.name) for d in sc.devices if d.kind == "renewable"]
-        ess = [d for d in sc.devices if d.kind == "ess"]
-        self.inputs = ModelInputs(
-            load_p=cp.Parameter((T, nB), name="load_p"), load_q=cp.Parameter((T, nB),
-                                                                              name="load_q"),
-            price=cp.Parameter(T, name="price"), loss_price=cp.Parameter(T, name="loss_price"),
-            available={k: cp.Parameter(T, nonneg=True, name=f"avail.{k[0]}.{k[1]}")
-                       for k in renewable},
-            e0={(d.agent, d.name): cp.Parameter(name=f"e0.{d.agent}.{d.name}") for d in ess},
-            own_load={a: cp.Parameter(T, name=f"own_load.{a}") for a in self.balance},
-            own_load_value={a: cp.Parameter(T, name=f"own_load_value.{a}")
-                            for a in self.balance})
-        taps, regulated = _tap_array(sc, "regulated")
-        margin = sc.regulator_bandwidth / 2.0 if (regulated and sc.regulators) else 0.0
-        self.model = _build(sc, self.rn, taps, soft=True, integer=False,
-                            voltage_buses="microgrids", regulated=regulated,
-                            voltage_margin=margin, inputs=self.inputs)
+        self.inputs = ModelInputs.for_scenario(sc, self.rn)
+        taps, regulated = tap_positions(sc, "regulated")
+        self.model = build_model(sc, self.rn, taps, soft=True, integer=False,
+                                 voltage_buses="microgrids", regulated=regulated,
+                                 voltage_margin=default_voltage_margin(sc, regulated),
+                                 inputs=self.inputs)
         objective = self.model.objective
         if self.model.feeder_loss is not None:
             objective = objective + self.model.feeder_loss
@@ -223,8 +228,8 @@ class MPCController:
         self.Mload = np.asarray(load_to_buses(sc.net, self.rn).todense()) / self.rn.base_mva
 
     def _compile(self) -> None:
-        """Solve once on the split's first hours so that cvxpy compiles the problem now:
-        every later solve (``solve_ms``) only updates parameters."""
+        """Compile now, on the split's first hours, so that every later solve
+        (``solve_ms``) only updates parameters."""
         fc = self.history.hours_(0, self.horizon)
         inp = self.inputs
         self._set_data(fc, fc.price)
@@ -232,9 +237,11 @@ class MPCController:
         for d in self.sc.devices:
             if d.kind == "ess":
                 inp.e0[(d.agent, d.name)].value = d.config.init_soc * d.config.e_capacity_MWh
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Solution may be inaccurate")
-            self.problem.solve(solver=self.solver, **SOLVER_OPTIONS.get(CONTINUOUS_SOLVER, {}))
+        self.compiled = None
+        if self.backend == "direct":
+            self.compiled = CompiledProblem(self.problem,
+                                            SOLVER_OPTIONS.get(CONTINUOUS_SOLVER, {}))
+        self._run_solver()
 
     # ------------------------------------------------------------------ forecasts
     def forecast_window(self, hour: int) -> _Day:
@@ -259,10 +266,6 @@ class MPCController:
         price = fc.price.copy()
         if self.episode_aware:
             price[max(int(env.max_episode_steps) - t, 0):] = 0.0
-        for name, ratio in self.ratios.items():
-            if ratio != 1.0 and np.any(price * (1.0 - ratio) < 0):
-                raise UnsupportedSetupError(f"{name}: sell_price_ratio {ratio} with prices of "
-                                            "both signs makes the settlement non-convex.")
         self._set_data(fc, price)
         self._avail_now = {k: float(v[0]) for k, v in fc.available.items()}
         for (a, n), par in inp.e0.items():
@@ -270,49 +273,64 @@ class MPCController:
             par.value = float(dev.state.storage.soc) * float(dev.config.e_capacity_MWh)
 
     def _set_data(self, fc: _Day, price: np.ndarray) -> None:
-        """Forecast loads, availability and ``price`` into the model's parameters."""
+        """Forecast loads, availability and ``price`` into the model's parameters (the
+        metering's values from :func:`.metering.metering_values`, which also refuses a
+        non-convex settlement)."""
         inp = self.inputs
+        metered = metering_values(self.sc, fc.load_p, price)
         inp.price.value = price
         inp.load_p.value = fc.load_p @ self.Mload
         inp.load_q.value = fc.load_q @ self.Mload
         for key, par in inp.available.items():
             par.value = np.maximum(fc.available[key], 0.0)
-        for name, rows in self.balance.items():
-            own = fc.load_p[:, rows].sum(axis=1)
+        for name, (own, value) in metered.items():
             inp.own_load[name].value = own
-            inp.own_load_value[name].value = price * own
+            inp.own_load_value[name].value = value
 
-    def _solve(self, t: int) -> tuple[str, float]:
+    def _run_solver(self) -> tuple[str, int, float]:
+        """One solve with the current parameters: (status, iterations, solver ms)."""
+        if self.compiled is not None:
+            rep = self.compiled.solve()
+            return rep.status, rep.iterations, rep.solver_ms
+        try:
+            with warnings.catch_warnings():  # the status says it (optimal_inaccurate)
+                warnings.filterwarnings("ignore", message="Solution may be inaccurate")
+                self.problem.solve(solver=self.solver,
+                                   **SOLVER_OPTIONS.get(CONTINUOUS_SOLVER, {}))
+        except cp.error.SolverError as exc:
+            log.warning("MPC solve failed: %s", exc)
+            return "solver_error", 0, 0.0
+        stats = self.problem.solver_stats
+        return (str(self.problem.status), int(stats.num_iters or 0),
+                1e3 * float(stats.solve_time or 0.0))
+
+    def _solve(self, t: int, plan: StepPlan) -> str:
         """Solve, raising the loss weight until the cone is tight. Within an episode the
         search starts at the last step's weight (the next hour rarely needs less), so
         most steps take one solve."""
         start = 0
         if t > 0 and self.plans and self.plans[-1].loss_weight in self.loss_weights:
             start = self.loss_weights.index(self.plans[-1].loss_weight)
-        status, weight = "not solved", 0.0
+        status = "not solved"
         for weight in self.loss_weights[start:]:
             self.inputs.loss_price.value = weight * np.maximum(self.inputs.price.value, 0.0)
-            try:
-                with warnings.catch_warnings():  # the status says it (optimal_inaccurate)
-                    warnings.filterwarnings("ignore", message="Solution may be inaccurate")
-                    self.problem.solve(solver=self.solver,
-                                       **SOLVER_OPTIONS.get(CONTINUOUS_SOLVER, {}))
-                status = str(self.problem.status)
-            except cp.error.SolverError as exc:
-                log.warning("MPC solve failed: %s", exc)
-                status = "solver_error"
-            if status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) or _is_exact(self.model):
+            status, iters, solver_ms = self._run_solver()
+            plan.loss_weight = weight
+            plan.solves += 1
+            plan.iterations += iters
+            plan.solver_ms += solver_ms
+            if status not in SOLVED or is_exact(self.model):
                 break
-        return status, weight
+        return status
 
     def _plan(self, t: int) -> dict[str, np.ndarray]:
         t0 = time.perf_counter()
+        plan = StepPlan(hour=t, status="not solved", loss_weight=0.0, solve_ms=0.0)
         self._set_inputs(t)
-        status, weight = self._solve(t)
-        ms = 1e3 * (time.perf_counter() - t0)
+        plan.status = status = self._solve(t, plan)
+        plan.solve_ms = ms = 1e3 * (time.perf_counter() - t0)
         self.solve_ms.append(ms)
-        plan = StepPlan(hour=t, status=status, loss_weight=weight, solve_ms=ms)
-        ok = status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE)
+        ok = status in SOLVED
         if not ok:
             log.warning("MPC step %d: %s; devices get their neutral action", t, status)
         out = {}

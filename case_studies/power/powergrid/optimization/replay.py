@@ -35,6 +35,8 @@ class ReplayResult:
     safety: np.ndarray  # (T,) summed agent safety
     oracle_cost: float
     notes: list[str] = field(default_factory=list)
+    #: per agent: (T,) lowest and highest voltage of its buses
+    v_by_agent: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     @property
     def total_cost(self) -> float:
@@ -55,6 +57,23 @@ class ReplayResult:
 
     def voltages_within(self, v_min: float = 0.95, v_max: float = 1.05, tol: float = 1e-4) -> bool:
         return bool(np.all(self.v_min >= v_min - tol) and np.all(self.v_max <= v_max + tol))
+
+    def voltage_violations(self, v_limits: dict[str, tuple[float, float]]) -> np.ndarray:
+        """(T, n_agent) bool: agent-steps with a bus outside the agent's band, by the one
+        definition (:func:`powergrid.metrics.voltage_violation_rate`); never for
+        non-converged steps, as there."""
+        from powergrid.metrics import voltage_violation_rate
+
+        agents = list(self.v_by_agent)
+        out = np.zeros((self.converged.size, len(agents)), dtype=bool)
+        for k, a in enumerate(agents):
+            lo, hi = self.v_by_agent[a]
+            for t in range(self.converged.size):
+                row = {"agent": a, "v_min": lo[t], "v_max": hi[t],
+                       "converged": bool(self.converged[t])}
+                out[t, k] = bool(row["converged"]) and voltage_violation_rate(
+                    [row], v_limits) > 0
+        return out
 
     def report(self) -> str:
         lines = [f"replay cost {self.total_cost:.2f} $ vs oracle {self.oracle_cost:.2f} $ "
@@ -91,6 +110,7 @@ def replay(env: Any, result: OracleResult, seed: int | None = 0) -> ReplayResult
             if "storage" in dev.state:
                 soc[f"{a}/{name}"] = np.full(T, np.nan)
     v_min, v_max = np.full(T, np.nan), np.full(T, np.nan)
+    v_by_agent = {a: (np.full(T, np.nan), np.full(T, np.nan)) for a in agents}
     vm = np.full((T, len(env.net.bus)), np.nan)
     taps = np.zeros((T, len(env.net.trafo)))
     converged = np.zeros(T, dtype=bool)
@@ -114,6 +134,7 @@ def replay(env: Any, result: OracleResult, seed: int | None = 0) -> ReplayResult
             safety[t] += info.get("safety", 0.0)
             lo.append(info["v_min"])
             hi.append(info["v_max"])
+            v_by_agent[a][0][t], v_by_agent[a][1][t] = info["v_min"], info["v_max"]
             for name, dev in env.agent_dict[a].devices.items():
                 if "storage" in dev.state:
                     soc[f"{a}/{name}"][t] = dev.state.storage.soc
@@ -123,7 +144,7 @@ def replay(env: Any, result: OracleResult, seed: int | None = 0) -> ReplayResult
                      " (costs there include the environment's non-convergence handling).")
     rep = ReplayResult(cost_by_agent=cost, import_MW=imp, v_min=v_min, v_max=v_max, vm_pu=vm,
                        taps=taps, soc=soc, converged=converged, safety=safety,
-                       oracle_cost=result.objective, notes=notes)
+                       oracle_cost=result.objective, notes=notes, v_by_agent=v_by_agent)
     if not rep.cost_agrees:
         worst = max(agents, key=lambda a: abs(np.nansum(cost[a]) - result.cost_by_agent[a].sum()))
         notes.append(f"cost differs by {100 * rep.cost_rel_diff:+.2f} % (largest in {worst}: "

@@ -55,17 +55,55 @@ def test_the_model_is_compiled_once_and_parameters_matter(env):
     env.reset(seed=0, options={"day": 2})
     ctrl.reset()
     ctrl.actions_at(0)
-    prog = ctrl.problem._cache.param_prog  # cvxpy's compiled, parametrised program
-    first = ctrl.problem.value
+    compiled = ctrl.compiled
+    assert compiled.setups == 1  # one Clarabel solver since the controller was built
+    first = compiled.value
     ctrl.inputs.price.value = 2.0 * ctrl.inputs.price.value
-    ctrl.problem.solve(solver=ctrl.solver)
-    assert ctrl.problem._cache.param_prog is prog
-    assert ctrl.problem.value != pytest.approx(first, rel=1e-3)
+    rep = compiled.solve()
+    assert rep.status == "optimal"
+    assert compiled.setups == 1  # updated in place, not rebuilt
+    assert compiled.value != pytest.approx(first, rel=1e-3)
+
+
+def test_direct_solve_writes_what_cvxpy_would(env):
+    """The direct path's variable values are those cvxpy's own unpacking gives for the
+    same Clarabel solution, and its objective is the objective evaluated there."""
+    ctrl = mpc_controller(env, forecast="persistence")
+    env.reset(seed=0, options={"day": 4})
+    ctrl.reset()
+    ctrl.actions_at(0)
+    compiled = ctrl.compiled
+    compiled.solve()
+    direct = {v.id: np.array(v.value, dtype=float) for v in ctrl.problem.variables()}
+    # (the values of nonnegative variables are projected onto >= 0, as cvxpy does:
+    # -1e-9 under penalties of 1e5 moves the evaluated objective in the 6th digit)
+    assert ctrl.problem.objective.value == pytest.approx(compiled.value, rel=1e-5)
+    _, chain, inverse = ctrl.problem.get_problem_data("CLARABEL", solver_opts={})
+    ctrl.problem.unpack_results(compiled._solver.solve(), chain, inverse)
+    for v in ctrl.problem.variables():
+        np.testing.assert_allclose(direct[v.id], v.value, rtol=0, atol=1e-9, err_msg=v.name())
+
+
+def test_direct_and_cvxpy_backends_plan_alike(env):
+    direct = mpc_controller(env, forecast="perfect")
+    ref = MPCController(env, forecast="perfect", backend="cvxpy")
+    costs = []
+    for ctrl in (direct, ref):
+        env.reset(seed=0, options={"day": 6})
+        ctrl.reset()
+        ctrl.actions_at(0)
+        ctrl.actions_at(1)
+        costs.append(float(ctrl.model.cost_expr.value))
+        assert [p.status for p in ctrl.plans[-2:]] == ["optimal", "optimal"]
+    assert direct.plans[-1].loss_weight == ref.plans[-1].loss_weight
+    assert costs[0] == pytest.approx(costs[1], rel=1e-4)
 
 
 def test_bad_options_are_named(env):
     with pytest.raises(ValueError, match="forecast"):
         MPCController(env, forecast="crystal-ball")
+    with pytest.raises(ValueError, match="backend"):
+        MPCController(env, backend="gurobi")
 
 
 def _first_plan_is_the_oracles_relaxation(env, day: int) -> None:
