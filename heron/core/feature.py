@@ -53,6 +53,9 @@ def _is_numeric(value: Any) -> bool:
 
 
 _SCALARS = (float, int, bool)
+#: dtype kinds of ``np.number`` (what ``np.issubdtype(dtype, np.number)`` accepts: timedelta
+#: too, bool not)
+_NUMBER_KINDS = frozenset("iufcm")
 _FIELD_CACHE: dict[type, tuple[str, ...]] = {}
 
 
@@ -165,7 +168,7 @@ def flatten_blocks(blocks: Any) -> np.ndarray:
             if type(v) in _SCALARS:
                 run.append(v)
             elif isinstance(v, np.ndarray):
-                if np.issubdtype(v.dtype, np.number):
+                if v.dtype.kind in _NUMBER_KINDS:
                     if run:
                         parts.append(run)
                         run = []

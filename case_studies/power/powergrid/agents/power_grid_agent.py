@@ -13,12 +13,14 @@ every device in the first one.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
 from heron.agents.system_agent import SystemAgent
 from heron.protocols.base import Protocol
+from heron.protocols.vertical import SetpointProtocol
 from powergrid.agents.device_agent import ConfigError, DeviceAgent
 from powergrid.agents.generator import Generator
 from powergrid.agents.grid_agent import GridAgent
@@ -37,6 +39,21 @@ __all__ = ["GridAgent", "PowerGridAgent", "GridSystemAgent", "DEVICE_REGISTRY", 
 #: 1-2 MW, as in the user guide's setup. A full IEEE 13 load (3.5 MW) per microgrid
 #: does not fit on the IEEE 34 feeder: its power flow diverges at once.
 DEFAULT_MICROGRID_LOAD_SCALE = 0.1
+
+#: the series :meth:`PowerGridAgent.add_dataset` accepts, in ``set_exogenous`` order
+_SERIES = ("load", "solar", "wind", "price")
+
+
+@lru_cache(maxsize=256)
+def clock_features(hour: float) -> tuple[float, float]:
+    """(sin, cos) of the hour of day on the 24 h circle, as observed in ``exchange``.
+
+    Remembered per hour: the env asks for the same 24 values every day, and two
+    numpy scalar calls per grid and step cost more than the rest of the exogenous
+    update.
+    """
+    angle = 2 * np.pi * hour / 24.0
+    return float(np.sin(angle)), float(np.cos(angle))
 
 
 def _zone_mask(net: Any, zone: str) -> np.ndarray:
@@ -115,6 +132,8 @@ class PowerGridAgent(GridAgent):
         self.converged = True
         self._dataset = None
         self._t = 0
+        self._slices: list[tuple[DeviceAgent, int, int]] | None = None  # see _setpoint_slices
+        self._setpoint_size = 0
         self.grid_model = None
         if grid_model is not None:
             self.attach(grid_model)
@@ -237,30 +256,91 @@ class PowerGridAgent(GridAgent):
                               if (self._pcc_row is None and len(eg)) else None)
 
     # -- time series ---------------------------------------------------------------------
-    def add_dataset(self, dataset: dict[str, np.ndarray]) -> None:
-        """Attach a time series for stand-alone use (environments drive it otherwise)."""
-        self._dataset = dataset
+    def add_dataset(self, dataset: dict[str, Any]) -> None:
+        """Hourly series that :meth:`step` walks, for a grid used on its own.
+
+        ``load`` (factor on the grid's base load) is required; ``solar`` and ``wind``
+        (per-unit availability) and ``price`` ($/MWh) are optional (0 when absent).
+        Each series repeats when it runs out. Environments feed their grids
+        themselves and never read this.
+        """
+        if not isinstance(dataset, dict):
+            raise ConfigError(f"{self.agent_id}.add_dataset: expected a dict of series, got "
+                              f"{type(dataset).__name__}.")
+        unknown = sorted(set(dataset) - set(_SERIES))
+        if unknown:
+            raise ConfigError(f"{self.agent_id}.add_dataset: unknown series {unknown}; "
+                              f"valid: {list(_SERIES)}.")
+        series = {}
+        for key in _SERIES:
+            if key not in dataset:
+                continue
+            values = np.asarray(dataset[key], dtype=np.float64).ravel()
+            if not values.size or not np.isfinite(values).all():
+                raise ConfigError(f"{self.agent_id}.add_dataset: {key!r} must be a non-empty "
+                                  "series of finite numbers.")
+            series[key] = values.tolist()
+        if "load" not in series:
+            raise ConfigError(f"{self.agent_id}.add_dataset: a 'load' series is required.")
+        self._dataset = series
 
     def set_exogenous(self, load_factor: float, solar_pu: float = 0.0, wind_pu: float = 0.0,
                       price: float = 0.0, hour: float = 0.0) -> None:
         """This hour's load, renewable availability and price."""
         gm = self.grid_model
         scale = self.load_scale * float(load_factor)
-        gm.load_p[self._load_rows] = self._base_p * scale
+        p = self._base_p * scale
+        gm.load_p[self._load_rows] = p
         gm.load_q[self._load_rows] = self._base_q * scale
         self.set_availability(solar_pu, wind_pu)
         self.price = float(price)
         ex = self.state.exchange
         ex.price = self.price
-        ex.total_load_MW = float(gm.load_p[self._load_rows].sum())
-        ex.hour_sin = float(np.sin(2 * np.pi * hour / 24.0))
-        ex.hour_cos = float(np.cos(2 * np.pi * hour / 24.0))
+        ex.total_load_MW = float(p.sum())
+        ex.hour_sin, ex.hour_cos = clock_features(float(hour))
 
     # -- stepping ------------------------------------------------------------------------
     def apply_action(self, action: Any) -> None:
-        """Coordinate devices and write their setpoints into the network vectors."""
-        self.coordinate(action)
+        """Apply a validated action (finite, native size, clipped to the flat action
+        space): devices turn their shares into setpoints, written into the grid model.
+
+        The env validates every action once, at its boundary, before anything changes.
+        With the setpoint protocol each device's share is then its slice of the flat
+        action and already inside the device's box, so it goes to the device's
+        ``apply_action`` directly: re-validating eight small arrays per step through
+        the coordinator cost more than the devices' maths. Any other protocol (a price
+        signal, whose shares the devices compute) or action form goes through
+        :meth:`coordinate`, which validates each share. :meth:`step` (stand-alone use,
+        unvalidated input) always coordinates.
+        """
+        slices = self._setpoint_slices()
+        if slices is not None and isinstance(action, np.ndarray) and action.ndim == 1 \
+                and action.size == self._setpoint_size:
+            for dev, lo, hi in slices:
+                dev.apply_action(action[lo:hi])
+        else:
+            self.coordinate(action)
         self.write_setpoints()
+
+    def _setpoint_slices(self) -> list[tuple[DeviceAgent, int, int]] | None:
+        """``(device, start, stop)`` of each device in a flat setpoint action, or None when
+        the coordinator must dispatch (another protocol, or a device that overrides
+        ``set_action``, which the coordinator would call instead of ``apply_action``)."""
+        if type(self.protocol) is not SetpointProtocol:
+            return None
+        if self._slices is None:
+            from heron.agents.field_agent import FieldAgent
+
+            slices, start = [], 0
+            for dev in self.devices.values():
+                if type(dev).set_action is not FieldAgent.set_action:
+                    self._slices = []
+                    return None
+                n = int(np.prod(dev.get_action_space().shape))
+                slices.append((dev, start, start + n))
+                start += n
+            self._slices, self._setpoint_size = slices, start
+        return self._slices or None
 
     def write_setpoints(self) -> None:
         gm = self.grid_model
@@ -278,13 +358,12 @@ class PowerGridAgent(GridAgent):
 
             self.attach(GridModel(self._net))
         if self._dataset is not None:
-            d, t = self._dataset, self._t
-            n = len(d["load"])
-            self.set_exogenous(d["load"][t % n], d.get("solar", [0.0])[t % n] if len(d.get("solar", [])) else 0.0,
-                               d.get("wind", [0.0])[t % n] if len(d.get("wind", [])) else 0.0,
-                               d.get("price", [0.0])[t % n] if len(d.get("price", [])) else 0.0,
+            t = self._t
+            self.set_exogenous(*(values[t % len(values)] if values else 0.0
+                                 for values in (self._dataset.get(k) for k in _SERIES)),
                                hour=t % 24)
-        self.apply_action(action)
+        self.coordinate(action)  # validates each device's share (apply_action trusts its input)
+        self.write_setpoints()
         result = self.grid_model.solve()
         self.sync_from_results(result)
         self.update_cost_safety()
@@ -296,14 +375,16 @@ class PowerGridAgent(GridAgent):
         bv, lf, ex = self.state.bus_voltages, self.state.line_flows, self.state.exchange
         if res.converged:
             vm = res.vm_pu[self._bus_rows]
-            if np.isnan(vm).any():  # isolated buses (open switches) report NaN
+            lowest = vm.min() if vm.size else 0.0
+            if lowest != lowest:  # NaN: isolated buses (open switches)
                 finite = vm[np.isfinite(vm)]
                 vm = np.nan_to_num(vm, nan=0.0)
+                bv.v_min = float(finite.min()) if finite.size else 0.0
+                bv.v_max = float(finite.max()) if finite.size else 0.0
             else:
-                finite = vm
+                bv.v_min = float(lowest)
+                bv.v_max = float(vm.max()) if vm.size else 0.0
             bv.vm_pu = vm
-            bv.v_min = float(finite.min()) if finite.size else 0.0
-            bv.v_max = float(finite.max()) if finite.size else 0.0
             if self._line_rows.size:
                 lf.p_MW = res.line_p_from_mw[self._line_rows]
                 lf.loading_pct = res.line_loading_pct[self._line_rows]
@@ -396,13 +477,13 @@ class GridSystemAgent(SystemAgent):
     def set_exogenous(self, load_factor: float, price: float = 0.0, hour: float = 0.0) -> None:
         gm = self.grid_model
         s = self.load_scale * float(load_factor)
-        gm.load_p[self._load_rows] = self._base_p * s
+        p = self._base_p * s
+        gm.load_p[self._load_rows] = p
         gm.load_q[self._load_rows] = self._base_q * s
         ex = self.state.exchange
         ex.price = float(price)
-        ex.total_load_MW = float(gm.load_p[self._load_rows].sum())
-        ex.hour_sin = float(np.sin(2 * np.pi * hour / 24.0))
-        ex.hour_cos = float(np.cos(2 * np.pi * hour / 24.0))
+        ex.total_load_MW = float(p.sum())
+        ex.hour_sin, ex.hour_cos = clock_features(float(hour))
 
     def sync_from_results(self, res) -> None:
         if res.converged:

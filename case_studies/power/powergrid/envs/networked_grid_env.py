@@ -225,14 +225,22 @@ class NetworkedGridEnv(HeronParallelEnv):
         if self.system_agent is not None:
             dso = self.env_config.get("dso_config", {}) or {}
             self._dso_load = self._series("load", dso.get("load_profile"))[idx]
+        # the same series as Python floats for the step loop (a numpy scalar per read
+        # costs more than the arithmetic it feeds)
+        self._exo_floats = (
+            self._price.tolist(), self._hours.astype(np.float64).tolist(),
+            [(agent, *(series.tolist() for series in self._exo[agent_id]))
+             for agent_id, agent in self.agent_dict.items()],
+            self._dso_load.tolist() if self.system_agent is not None else None,
+        )
 
     def _set_exogenous(self, t: int) -> None:
-        price, hour = float(self._price[t]), float(self._hours[t])
-        for agent_id, agent in self.agent_dict.items():
-            load, solar, wind = self._exo[agent_id]
+        prices, hours, grids, dso_load = self._exo_floats
+        price, hour = prices[t], hours[t]
+        for agent, load, solar, wind in grids:
             agent.set_exogenous(load[t], solar[t], wind[t], price, hour)
-        if self.system_agent is not None:
-            self.system_agent.set_exogenous(self._dso_load[t], price, hour)
+        if dso_load is not None:
+            self.system_agent.set_exogenous(dso_load[t], price, hour)
 
     def _choose_start_hour(self, options: dict | None) -> int:
         days = len(self.dataset[self.split]["load"]) // 24

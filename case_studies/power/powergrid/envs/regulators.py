@@ -121,7 +121,10 @@ class RegulatorController:
         v_list = vm[self.bus_rows].tolist()
         v_set = s.v_set
         # plain floats: a handful of regulators, numpy calls on them would cost more
-        if not any(abs(v - v_set) > half for v in v_list if v == v and abs(v) != np.inf):
+        for v in v_list:
+            if abs(v - v_set) > half and v - v == 0.0:  # outside the band, finite
+                break
+        else:
             return False
         tap_pos = self.gm.tap_pos
         taps = [int(tap_pos[r]) for r in self._rows]

@@ -5,6 +5,12 @@ energies in MWh, ``dt`` in hours, normalised actions in [-1, 1]. Each function d
 exactly the floating-point operations the scalar device code does, in the same
 order, so a vectorized copy reproduces a single env to the last bit where the
 libraries allow.
+
+Elementwise max/min/where/abs go through the small helpers below: on Python numbers
+(the single env) they are plain comparisons, on arrays (the vectorized env) numpy's
+ufuncs, with numpy's rules in both cases (a NaN operand wins a max/min). A numpy
+ufunc on two floats costs about a microsecond, more than the maths it does, and a
+single env step calls these functions dozens of times.
 """
 
 from __future__ import annotations
@@ -17,6 +23,30 @@ import numpy as np
 SOC_TOL = 1e-9
 
 ArrayLike = Any
+
+_PY_NUMBERS = (float, int, np.float64)  # numbers a plain comparison handles as numpy does
+
+
+def _maximum(a: ArrayLike, b: ArrayLike) -> ArrayLike:
+    if type(a) in _PY_NUMBERS and type(b) in _PY_NUMBERS:
+        return a if (a > b or a != a) else b  # numpy's rule (NaN in ``a`` wins; ties: ``b``)
+    return np.maximum(a, b)
+
+
+def _minimum(a: ArrayLike, b: ArrayLike) -> ArrayLike:
+    if type(a) in _PY_NUMBERS and type(b) in _PY_NUMBERS:
+        return a if (a < b or a != a) else b
+    return np.minimum(a, b)
+
+
+def _where(cond: ArrayLike, a: ArrayLike, b: ArrayLike) -> ArrayLike:
+    if type(cond) in (bool, np.bool_):
+        return a if cond else b
+    return np.where(cond, a, b)
+
+
+def _abs(a: ArrayLike) -> ArrayLike:
+    return abs(a) if type(a) in _PY_NUMBERS else np.abs(a)
 
 
 def denormalize(a: ArrayLike, low: ArrayLike, high: ArrayLike) -> ArrayLike:
@@ -32,17 +62,17 @@ def generator_setpoint(a_p: ArrayLike, a_q: ArrayLike, p_min: ArrayLike, p_max: 
     Reactive power gives way first when ``P^2 + Q^2`` exceeds ``s_rated^2``, as
     generator controllers do (active power earns money).
     """
-    p = np.minimum(np.maximum(denormalize(a_p, p_min, p_max), p_min), p_max)
-    q = np.minimum(np.maximum(denormalize(a_q, q_min, q_max), q_min), q_max)
-    q_cap = np.maximum(s_rated ** 2 - p * p, 0.0) ** 0.5
-    q = np.minimum(np.maximum(q, -q_cap), q_cap)
+    p = _minimum(_maximum(denormalize(a_p, p_min, p_max), p_min), p_max)
+    q = _minimum(_maximum(denormalize(a_q, q_min, q_max), q_min), q_max)
+    q_cap = _maximum(s_rated ** 2 - p * p, 0.0) ** 0.5
+    q = _minimum(_maximum(q, -q_cap), q_cap)
     return p, q
 
 
 def generator_safety(p: ArrayLike, q: ArrayLike, p_min: ArrayLike, p_max: ArrayLike,
                      s_rated: ArrayLike) -> ArrayLike:
     """P outside its limits plus apparent power above the rating (MW / MVA)."""
-    return limit_violation(p, p_min, p_max) + np.maximum(0.0, np.hypot(p, q) - s_rated)
+    return limit_violation(p, p_min, p_max) + _maximum(0.0, np.hypot(p, q) - s_rated)
 
 
 def storage_feasible_range(soc: ArrayLike, soc_min: ArrayLike, soc_max: ArrayLike,
@@ -50,15 +80,15 @@ def storage_feasible_range(soc: ArrayLike, soc_min: ArrayLike, soc_max: ArrayLik
                            p_min: ArrayLike, p_max: ArrayLike,
                            dt: ArrayLike) -> tuple[ArrayLike, ArrayLike]:
     """Grid-side (min, max) power this step, so the SOC cannot leave its band."""
-    max_dis = np.maximum(0.0, (soc - soc_min) * e_capacity * dsc_eff / dt)
-    max_ch = np.maximum(0.0, (soc_max - soc) * e_capacity / (ch_eff * dt))
-    return np.maximum(p_min, -max_ch), np.minimum(p_max, max_dis)
+    max_dis = _maximum(0.0, (soc - soc_min) * e_capacity * dsc_eff / dt)
+    max_ch = _maximum(0.0, (soc_max - soc) * e_capacity / (ch_eff * dt))
+    return _maximum(p_min, -max_ch), _minimum(p_max, max_dis)
 
 
 def storage_setpoint(a_p: ArrayLike, p_min: ArrayLike, p_max: ArrayLike, lo: ArrayLike,
                      hi: ArrayLike) -> ArrayLike:
     """Battery P for a normalised action, limited to the feasible range [lo, hi]."""
-    return np.minimum(np.maximum(denormalize(a_p, p_min, p_max), lo), hi)
+    return _minimum(_maximum(denormalize(a_p, p_min, p_max), lo), hi)
 
 
 def soc_after(soc: ArrayLike, p: ArrayLike, e_capacity: ArrayLike, ch_eff: ArrayLike,
@@ -70,14 +100,14 @@ def soc_after(soc: ArrayLike, p: ArrayLike, e_capacity: ArrayLike, ch_eff: Array
     ``|p| dt ch_eff``. The clip only removes floating-point dust: the setpoint was
     limited beforehand (:func:`storage_feasible_range`).
     """
-    delta = np.where(p >= 0, -p * dt / dsc_eff, -p * dt * ch_eff)
+    delta = _where(p >= 0, -p * dt / dsc_eff, -p * dt * ch_eff)
     soc_new = (soc * e_capacity + delta) / e_capacity
-    return np.minimum(np.maximum(soc_new, soc_min), soc_max)
+    return _minimum(_maximum(soc_new, soc_min), soc_max)
 
 
 def soc_safety(soc: ArrayLike, soc_min: ArrayLike, soc_max: ArrayLike) -> ArrayLike:
-    return (np.maximum(0.0, soc_min - soc - SOC_TOL)
-            + np.maximum(0.0, soc - soc_max - SOC_TOL))
+    return (_maximum(0.0, soc_min - soc - SOC_TOL)
+            + _maximum(0.0, soc - soc_max - SOC_TOL))
 
 
 def renewable_setpoint(a_p: ArrayLike, a_q: ArrayLike | None, available: ArrayLike,
@@ -89,7 +119,7 @@ def renewable_setpoint(a_p: ArrayLike, a_q: ArrayLike | None, available: ArrayLi
 
 
 def renewable_safety(p: ArrayLike, available: ArrayLike) -> ArrayLike:
-    return np.maximum(0.0, p - available - 1e-9)
+    return _maximum(0.0, p - available - 1e-9)
 
 
 # -- costs ($ per step of dt hours) --------------------------------------------------------
@@ -101,29 +131,37 @@ def quadratic_cost(p: ArrayLike, a: ArrayLike, b: ArrayLike, c: ArrayLike,
 
 def storage_degradation_cost(p: ArrayLike, dt: ArrayLike, cost_per_MWh: ArrayLike) -> ArrayLike:
     """Throughput-based wear: every MWh through the battery wears it equally."""
-    return np.abs(p) * dt * cost_per_MWh
+    return _abs(p) * dt * cost_per_MWh
 
 
 def curtailment_cost(p_available: ArrayLike, p: ArrayLike, cost_per_MWh: ArrayLike,
                      dt: ArrayLike = 1.0) -> ArrayLike:
-    return np.maximum(0.0, p_available - p) * cost_per_MWh * dt
+    return _maximum(0.0, p_available - p) * cost_per_MWh * dt
 
 
 def energy_cost(p_import: ArrayLike, price: ArrayLike, dt: ArrayLike = 1.0,
                 sell_price_ratio: ArrayLike = 1.0) -> ArrayLike:
     """Settlement with the DSO: import costs ``price``; export earns ``ratio * price``."""
-    return np.where(p_import >= 0, p_import * price * dt,
+    return _where(p_import >= 0, p_import * price * dt,
                     p_import * price * sell_price_ratio * dt)
 
 
 def limit_violation(value: ArrayLike, low: ArrayLike, high: ArrayLike) -> ArrayLike:
-    return np.maximum(0.0, low - value) + np.maximum(0.0, value - high)
+    return _maximum(0.0, low - value) + _maximum(0.0, value - high)
 
 
 # -- grid-level safety -------------------------------------------------------------------
 def voltage_violation(vm_pu: ArrayLike, v_min: ArrayLike, v_max: ArrayLike) -> ArrayLike:
     """Sum over buses (last axis) of the distance outside [v_min, v_max] in pu; NaN ignored."""
     v = np.asarray(vm_pu, dtype=np.float64)
+    if v.ndim == 1 and type(v_min) in _PY_NUMBERS and type(v_max) in _PY_NUMBERS and (
+            not v.size or (v.min() >= v_min and v.max() <= v_max)):
+        return 0.0  # one grid, every bus inside the band (a NaN fails the test above)
+    # fmax drops NaN (isolated buses) in one call; an infinite voltage would count as an
+    # infinite violation there, so such input takes the masked form, which ignores it
+    total = np.fmax(0.0, v_min - v).sum(axis=-1) + np.fmax(0.0, v - v_max).sum(axis=-1)
+    if np.isfinite(total).all():
+        return total
     below = np.where(np.isfinite(v), np.maximum(0.0, v_min - v), 0.0)
     above = np.where(np.isfinite(v), np.maximum(0.0, v - v_max), 0.0)
     return below.sum(axis=-1) + above.sum(axis=-1)
@@ -132,5 +170,9 @@ def voltage_violation(vm_pu: ArrayLike, v_min: ArrayLike, v_max: ArrayLike) -> A
 def line_overload(loading_pct: ArrayLike, limit_pct: float = 100.0) -> ArrayLike:
     """Sum over lines (last axis) of overloads above ``limit_pct``, in units of the rating."""
     x = np.asarray(loading_pct, dtype=np.float64)
-    over = np.where(np.isfinite(x), np.maximum(0.0, x - limit_pct), 0.0)
-    return over.sum(axis=-1) / 100.0
+    if x.ndim == 1 and (not x.size or x.max() <= limit_pct):
+        return 0.0  # one grid, no line above the limit (NaN and inf fail the test above)
+    total = np.fmax(0.0, x - limit_pct).sum(axis=-1)  # as in voltage_violation
+    if not np.isfinite(total).all():  # unrated lines (infinite loading) are ignored
+        total = np.where(np.isfinite(x), np.maximum(0.0, x - limit_pct), 0.0).sum(axis=-1)
+    return total / 100.0

@@ -62,6 +62,10 @@ class SweepSolver(PowerFlowSolver):
         self._pending_newton = False  # which solver produced the last solve_voltages
         self._pf: BatchedPowerFlow | None = None
         self._fractional_taps = False
+        m = self._tappable
+        # rounded taps clipped to a fractional range end would not be integer steps
+        self._integer_tap_range = bool(np.all(self._tap_min[m] == np.rint(self._tap_min[m]))
+                                       and np.all(self._tap_max[m] == np.rint(self._tap_max[m])))
         self._compile_sweep()
 
     # ------------------------------------------------------------------ model
@@ -108,7 +112,14 @@ class SweepSolver(PowerFlowSolver):
 
     def _taps_changed(self, changed: np.ndarray) -> None:
         self._newton_taps_stale = True
-        self._sync_taps()
+        if self._pf is None or self._fractional_taps or not self._integer_tap_range:
+            self._sync_taps()
+            return
+        # the usual case (a regulator moved one or two taps): update just those states;
+        # set_trafo_taps rounded every position, so all of them are integer steps
+        tapk = self._pf._tapk[0]
+        for j in np.flatnonzero(changed).tolist():
+            tapk[j] = int(self._tap_pos[j] - self._tap_min[j])
 
     def _sync_taps(self) -> None:
         """The sweep's tap states from the current positions.

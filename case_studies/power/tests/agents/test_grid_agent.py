@@ -73,6 +73,32 @@ def test_power_grid_agent_adds_network_terms_to_the_device_totals():
     assert len(grid.observation_names()) == grid.get_observation().size
 
 
+def test_stand_alone_step_walks_the_dataset_and_validates_its_action():
+    """The guide's Step 3 API: each series cycles with its own length, absent ones are
+    0, and step() validates its raw action (it may come from anywhere)."""
+    from heron.core.action import ActionError
+    from powergrid.agents.device_agent import ConfigError
+
+    grid = _grid()
+    grid.add_dataset({"load": [1.0, 0.5], "price": [40.0, 60.0, 80.0]})
+    seen = []
+    for _ in range(4):
+        grid.step(np.array([2.0, 0.0, 0.0]))  # out of range: clipped to full P
+        ex = grid.state.exchange
+        seen.append((ex.price, ex.total_load_MW))
+        assert grid.devices["gen1"].state.electrical.p_MW == pytest.approx(GEN["p_max_MW"])
+    assert [p for p, _ in seen] == [40.0, 60.0, 80.0, 40.0]
+    assert seen[0][1] == pytest.approx(2 * seen[1][1]) and seen[2][1] == seen[0][1]
+    with pytest.raises(ActionError, match="NaN"):
+        grid.step(np.array([np.nan, 0.0, 0.0]))
+    with pytest.raises(ConfigError, match="'load' series is required"):
+        grid.add_dataset({"price": [40.0]})
+    with pytest.raises(ConfigError, match=r"unknown series \['Load'\]"):
+        grid.add_dataset({"Load": [1.0]})
+    with pytest.raises(ConfigError, match="finite"):
+        grid.add_dataset({"load": [1.0, float("nan")]})
+
+
 def test_generator_status_is_observed_only_with_commitment():
     plain = _grid().observation_names()
     assert not any(".status." in n for n in plain)
