@@ -10,7 +10,9 @@ cost at the solution):
 * batteries: separate ``p_ch, p_dis >= 0`` with efficiencies, SOC limits and a
   throughput degradation cost. The terminal SOC is free, because the environment
   values no energy left at the end. ``ess_fix`` fixes the direction per hour, and
-  ``integer`` decides it with binaries (see :mod:`.solving` for why);
+  ``integer`` decides it with binaries (see :mod:`.solving` for why). With
+  ``ModelInputs.energy_reset`` an hour can start from any energy within the limits
+  (the MPC's plan past the episode's end);
 * renewables: up to the available power, with curtailment priced per MWh.
 """
 
@@ -25,6 +27,8 @@ import numpy as np
 from powergrid.optimization.scenario import DayScenario, UnsupportedSetupError
 
 Key = tuple[str, str]  # (agent, device)
+#: MWh a battery's energy may jump in an hour without an energy reset (see device_model)
+RESET_SLACK_MWH = 1e-6
 
 
 @dataclass
@@ -79,9 +83,22 @@ def device_model(sc: DayScenario, Pg: cp.Variable | None, Qg: cp.Variable | None
             p_dis = cp.Variable(T, nonneg=True, name=f"{d.agent}.{d.name}.p_dis")
             e = cp.Variable(T + 1, name=f"{d.agent}.{d.name}.e")
             cap = float(c.e_capacity_MWh)
+            stored = e[:-1]
+            reset = None if inputs is None else inputs.energy_reset
+            if reset is not None:
+                # where reset is 1 the hour starts from any energy (a jump of up to the
+                # capacity), so nothing carries across (the MPC's episode end, see .mpc).
+                # The parameter bounds the jump (the right-hand side) rather than scaling
+                # it (the matrix), so each re-solve only updates vectors. The jump's room
+                # of RESET_SLACK_MWH where reset is 0 keeps the problem strictly feasible
+                # for the interior-point solver (worth < 1e-3 $)
+                jump = cp.Variable(T, name=f"{d.agent}.{d.name}.energy_jump")
+                stored = stored + jump
+                room = cap * reset + RESET_SLACK_MWH
+                cons += [jump >= -room, jump <= room]
             cons += [p == p_dis - p_ch, p_ch <= -float(c.p_min_MW), p_dis <= float(c.p_max_MW),
                      e[0] == (c.init_soc * cap if inputs is None else inputs.e0[key]),
-                     e[1:] == e[:-1] + dt * (c.ch_eff * p_ch - p_dis / c.dsc_eff),
+                     e[1:] == stored + dt * (c.ch_eff * p_ch - p_dis / c.dsc_eff),
                      e[1:] >= c.soc_min * cap, e[1:] <= c.soc_max * cap]
             if c.q_max_MVAr > 0:
                 cons += [cp.abs(q) <= float(c.q_max_MVAr)]

@@ -80,7 +80,9 @@ class ModelInputs:
     nobody pays for (a loss weight times the price, see :mod:`.solving`);
     ``available[(agent, device)]``: (T,) MW; ``e0[(agent, device)]``: MWh stored now;
     ``own_load[agent]`` (T,) MW and ``own_load_value[agent]`` = price x own_load (T,) $/h,
-    for microgrids metered by their power balance (:mod:`.metering`).
+    for microgrids metered by their power balance (:mod:`.metering`);
+    ``energy_reset``: (T,) 0/1, 1 in an hour whose batteries start with whatever energy
+    suits the plan, not the energy the hour before left them (:mod:`.devices`).
     """
 
     load_p: cp.Parameter
@@ -91,6 +93,7 @@ class ModelInputs:
     e0: dict[tuple[str, str], cp.Parameter]
     own_load: dict[str, cp.Parameter] = field(default_factory=dict)
     own_load_value: dict[str, cp.Parameter] = field(default_factory=dict)
+    energy_reset: cp.Parameter | None = None
 
     @classmethod
     def for_scenario(cls, sc: DayScenario, rn: RadialNetwork) -> ModelInputs:
@@ -107,7 +110,8 @@ class ModelInputs:
             e0={(d.agent, d.name): cp.Parameter(name=f"e0.{d.agent}.{d.name}")
                 for d in sc.devices if d.kind == "ess"},
             own_load={a: cp.Parameter(T, name=f"own_load.{a}") for a in balance},
-            own_load_value={a: cp.Parameter(T, name=f"own_load_value.{a}") for a in balance})
+            own_load_value={a: cp.Parameter(T, name=f"own_load_value.{a}") for a in balance},
+            energy_reset=cp.Parameter(T, nonneg=True, name="energy_reset"))
 
 
 @dataclass
