@@ -44,7 +44,6 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from powergrid.evaluate_checkpoint import BASELINES, evaluate_checkpoint, format_table
 from powergrid.training import DEFAULT_SETUP, env_config_for, make_env, parse_config
@@ -91,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--parallel", type=int, default=1,
                    help="with --evaluate: runs after the first train this many at a time "
                         "(one process each; the first always runs alone, for throughput)")
+    p.add_argument("--publish", default=None,
+                   help="with --evaluate: copy the leaderboard there, e.g. docs/results.md")
     p.add_argument("--evaluate", action="store_true",
                    help="with --trainer torchrl: evaluate each seed's policy on the test days "
                         "against oracle, random, rule and zero")
@@ -238,10 +239,7 @@ def bench_torchrl(args: argparse.Namespace, train_flags: list[str]) -> int:
           f"({torchrl_stats['end_to_end']:,.0f})")
     print(f"{verdict(faster)}: >= {TARGET_RATIO:g}x RLlib in the same run ({ratio:.1f}x)")
     if args.evaluate:
-        jobs = [(a, args.seed + k) for a in algos for k in range(max(1, args.seeds))][1:]
-        runs = {(algos[0], args.seed): (torchrl_stats, result.final_checkpoint)}
-        runs.update(train_many([(job, flags_for(*job)) for job in jobs], args.parallel))
-        learning_targets(args, runs)
+        learning_targets(args, algos, Path(result.run_dir), train_flags)
     else:
         for target in LEARNING_TARGETS:
             print(f"NOT RUN: {target} (pass --evaluate --seeds 3 --minutes 10)")
@@ -267,90 +265,68 @@ def _without_algo(flags: list[str]) -> list[str]:
     return out
 
 
-def _train_job(flags: list[str]) -> tuple[dict[str, float], str | None]:
-    stats, result = timed_run([*flags, "--quiet"], lambda s: None)
-    ckpt = result.final_checkpoint
-    return stats, None if ckpt is None else str(ckpt)
-
-
-def train_many(jobs: list[tuple[tuple[str, int], list[str]]], parallel: int
-               ) -> dict[tuple[str, int], tuple[dict[str, float], Any]]:
-    """Train each job, ``parallel`` at a time in fresh processes (each run is one
-    single-threaded process, so two runs on two cores do not slow each other much;
-    their steps/s is printed to show it)."""
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
-    out: dict[tuple[str, int], tuple[dict[str, float], Any]] = {}
-    if not jobs:
-        return out
-    print(f"\n== training {len(jobs)} more run(s), {max(1, parallel)} at a time ==",
-          flush=True)
-    with ProcessPoolExecutor(max_workers=max(1, parallel),
-                             mp_context=mp.get_context("spawn")) as pool:
-        futures = {key: pool.submit(_train_job, flags) for key, flags in jobs}
-        for key, fut in futures.items():
-            stats, ckpt = fut.result()
-            out[key] = (stats, None if ckpt is None else Path(ckpt))
-            print(f"  {key[0]} seed {key[1]}: {int(stats['env_steps'])} env steps, "
-                  f"{stats['end_to_end']:,.0f} env steps/s end to end", flush=True)
-    return out
-
-
 TORCHRL_BASELINES = ("oracle", "random", "rule", "zero")
 
 
-def learning_targets(args: argparse.Namespace,
-                     runs: dict[tuple[str, int], tuple[dict[str, float], Any]]) -> None:
-    """Score every run and the baselines on the same test days in one pipeline call;
-    per algorithm: cost, gap to the oracle, violation rate and storage arbitrage per
-    seed, the mean with its 95 % interval over seeds, and MET / NOT MET when the runs
-    followed the targets' protocol (3 seeds x 10 min, all 84 test days)."""
-    from powergrid.envs.multi_agent_microgrids import MultiAgentMicrogrids
-    from powergrid.evaluate_checkpoint import DAY_STEPS, evaluation_env_config
-    from powergrid.evaluation import checkpoint_spec, run_policies
-    from powergrid.metrics import does_arbitrage, seed_ci, summarize
+def learning_targets(args: argparse.Namespace, algos: list[str], solo_run: Path,
+                     train_flags: list[str]) -> None:
+    """Train the other (algo, seed) runs and score them all with the baselines through
+    ``heron-power benchmark``'s pipeline (:func:`powergrid.benchmark.run_benchmark`: one
+    evaluation call, the leaderboard and its plots in ``<out>/benchmark``); then, per
+    algorithm: mean gap, violation rate and arbitrage over seeds with MET / NOT MET
+    when the runs followed the targets' protocol (3 seeds x 10 min, all 84 test days)."""
+    from powergrid.benchmark import publish, run_benchmark
+    from powergrid.metrics import does_arbitrage, seed_ci
 
-    done = {k: v for k, v in runs.items() if v[1] is not None}
-    first = next(iter(done.values()))[1]
-    env = MultiAgentMicrogrids(evaluation_env_config(Path(first), args.setup))
-    days = args.eval_days or len(env.dataset["test"]["load"]) // DAY_STEPS
-
-    t0 = time.perf_counter()
-    specs = [checkpoint_spec(v[1], name=f"{k[0]}/{k[1]}") for k, v in done.items()]
-    specs += list(TORCHRL_BASELINES)
-    df, _ = run_policies(env, specs, days, seed=args.seed)
-    table = summarize(df)
-    print(f"\n== test split: {days} days, deterministic (evaluation "
-          f"{time.perf_counter() - t0:.0f} s) ==")
-    oracle = table.loc["oracle"]
-    print(f"{'policy':>14} {'$/day':>9} {'gap %':>7} {'violation':>10} {'discharged':>11} "
-          f"{'spread $/MWh':>13}")
-    for name, r in table.iterrows():
-        print(f"{name:>14} {r.mean_cost_per_day:>9.1f} {r.optimality_gap_pct:>7.2f} "
-              f"{100 * r.violation_rate:>9.2f}% {r.storage_discharged_MWh:>9.2f} MWh "
-              f"{r.arbitrage_spread:>13.1f}")
-    protocol = args.minutes >= 10 and days >= 84
-    print("\n== learning targets (mean over seeds, 95 % interval over seeds) ==")
-    for algo in dict.fromkeys(k[0] for k in done):
-        rows = table.loc[[f"{a}/{s}" for a, s in done if a == algo]]
-        enough = protocol and len(rows) >= 3
-        tag = verdict if enough else (lambda ok: "NOT RUN (protocol: 3 seeds x 10 min, "
-                                      "84 days; measured)")
-        gap, gap_h = seed_ci(rows.optimality_gap_pct.tolist())
-        viol, viol_h = seed_ci((100 * rows.violation_rate).tolist())
-        arb = [does_arbitrage(r.arbitrage_spread, r.storage_discharged_MWh,
-                              oracle.storage_discharged_MWh) for _, r in rows.iterrows()]
-        print(f"{algo} ({len(rows)} seed(s)):")
+    out = Path(args.out) / "benchmark"
+    seeds = max(1, args.seeds)
+    # the benchmark seeds runs 0..seeds-1: the solo (throughput) run is seed args.seed
+    existing = {(algos[0], args.seed): solo_run} if args.seed < seeds else {}
+    result = run_benchmark(args.setup, out, algos=algos, seeds=seeds, minutes=args.minutes,
+                           days=args.eval_days, baselines=list(TORCHRL_BASELINES),
+                           trainer="torchrl", train_args=train_flags,
+                           parallel=args.parallel, existing_runs=existing,
+                           command="python bench/bench_training.py " + " ".join(sys.argv[1:]),
+                           log=lambda s: print(s, flush=True))
+    board = {r["policy"]: r for r in result["leaderboard"]}
+    days = int(result["days"])
+    print(f"\n== test split: {days} days, deterministic ==")
+    print(f"{'policy':>10} {'seeds':>5} {'$/day':>9} {'gap %':>7} {'violation':>10} "
+          f"{'storage':>12} {'spread':>12}")
+    for name, r in board.items():
+        print(f"{name:>10} {r['seeds'] or '':>5} {r['mean_cost_per_day']:>9.1f} "
+              f"{r['optimality_gap_pct']:>7.2f} {100 * r['violation_rate']:>9.2f}% "
+              f"{r.get('storage_discharged_MWh') or math.nan:>8.2f} MWh "
+              f"{r.get('arbitrage_spread') or math.nan:>6.1f} $/MWh")
+    for algo in algos:
+        r = board[algo]
+        print(f"  {algo} per seed: gap % {[round(g, 2) for g in r['seed_gaps_pct']]}, "
+              f"violation {[round(100 * v, 2) for v in r['seed_violation_rates']]} %")
+    protocol = args.minutes >= 10 and days >= 84 and seeds >= 3
+    tag = verdict if protocol else (
+        lambda ok: "NOT RUN (protocol: 3 seeds x 10 min, 84 days; measured)")
+    oracle_mwh = board["oracle"]["storage_discharged_MWh"]
+    print("\n== learning targets (mean over seeds +- 95 % interval over seeds) ==")
+    for algo in algos:
+        r = board[algo]
+        gap, gap_h = seed_ci(r["seed_gaps_pct"])
+        viol, viol_h = seed_ci([100 * v for v in r["seed_violation_rates"]])
+        arb = [does_arbitrage(sp, mwh, oracle_mwh) for sp, mwh in zip(
+            r["seed_arbitrage_spread"], r["seed_storage_discharged_MWh"])]
+        print(f"{algo}:")
         print(f"  {tag(gap <= 3.0)}: gap to the oracle <= 3 % ({gap:.2f} +- {gap_h:.2f} %)")
         print(f"  {tag(viol <= 0.5)}: violation rate <= 0.5 % ({viol:.2f} +- {viol_h:.2f} %)")
-        print(f"  {tag(all(arb))}: batteries do arbitrage in every seed ({sum(arb)}/{len(arb)}"
-              f" seeds: spread > 0 on >= 25 % of the oracle's "
-              f"{oracle.storage_discharged_MWh:.2f} MWh/day)")
-    if len({k[0] for k in done}) > 1:
-        print("REPORTED: mappo-lag's violation rate beside mappo-cc's (table above)")
+        print(f"  {tag(all(arb))}: batteries do arbitrage ({sum(arb)}/{len(arb)} seeds with a "
+              f"positive spread on >= 25 % of the oracle's {oracle_mwh:.2f} MWh/day)")
+    if {"mappo-lag", "mappo-cc"} <= set(algos):
+        lag, cc = board["mappo-lag"], board["mappo-cc"]
+        print(f"REPORTED: mappo-lag violation rate {100 * lag['violation_rate']:.2f} % beside "
+              f"mappo-cc {100 * cc['violation_rate']:.2f} %")
     else:
         print("NOT RUN: mappo-lag beside mappo-cc (pass --algos mappo-lag,mappo-cc)")
+    if args.publish:
+        print(f"leaderboard published to {publish(out, args.publish)}")
+    print(f"leaderboard: {out / 'results.md'}")
 
 
 if __name__ == "__main__":

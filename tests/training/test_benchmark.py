@@ -61,3 +61,28 @@ def test_benchmark_with_the_torchrl_trainer(tmp_path):
     assert board["mappo"]["seeds"] == 2 and res["trainer"] == "torchrl"
     assert all(np.isfinite(c) for c in board["mappo"]["seed_costs"])
     assert (tmp_path / "bench" / "learning_curves.png").stat().st_size > 0
+
+
+def test_torchrl_runs_train_side_by_side_and_reuse_existing_ones(tmp_path):
+    """parallel=2 trains in two processes; an existing run is scored, not retrained."""
+    pytest.importorskip("torchrl")
+    from powergrid.benchmark import run_benchmark, train_runs
+
+    first = train_runs("ieee34_ieee13", ["mappo-lag"], 1, 5.0, tmp_path / "a", "torchrl",
+                       TINY, log=lambda s: None)
+    existing = {("mappo-lag", 0): first[("mappo-lag", 0)]}
+    stamp = (existing[("mappo-lag", 0)] / "metrics.csv").stat().st_mtime_ns
+    res = run_benchmark("ieee34_ieee13", tmp_path / "b", algos=["mappo-lag"], seeds=3,
+                        minutes=5.0, days=1, baselines=["zero"], trainer="torchrl",
+                        train_args=TINY, parallel=2, existing_runs=existing,
+                        log=lambda s: None)
+    assert (existing[("mappo-lag", 0)] / "metrics.csv").stat().st_mtime_ns == stamp
+    assert res["runs"]["mappo-lag/seed0"] == str(existing[("mappo-lag", 0)])
+    for seed in (1, 2):
+        assert (tmp_path / "b" / "runs" / f"mappo-lag-seed{seed}" / "checkpoints" / "final"
+                / "actor.safetensors").exists()
+    board = {r["policy"]: r for r in res["leaderboard"]}
+    assert len(board["mappo-lag"]["seed_gaps_pct"]) == 3
+    assert "arbitrage_spread" in board["zero"] and "seed_arbitrage_spread" in board["mappo-lag"]
+    with pytest.raises(ValueError, match="parallel runs need trainer='torchrl'"):
+        train_runs("ieee34_ieee13", ["mappo"], 2, 1.0, tmp_path / "c", "rllib", parallel=2)

@@ -37,15 +37,37 @@ TRAINERS = ("rllib", "torchrl")
 
 def train_runs(setup: str, algos: Sequence[str], seeds: int, minutes: float, out: Path,
                trainer: str = "rllib", train_args: Sequence[str] = (),
-               log: Callable[[str], None] = print) -> dict[tuple[str, int], Path]:
+               log: Callable[[str], None] = print, *, parallel: int = 1,
+               existing: dict[tuple[str, int], Path] | None = None
+               ) -> dict[tuple[str, int], Path]:
     """Train every (algo, seed) for ``minutes`` each; return the run folders.
 
     Each run goes through the domain's training CLI (:func:`powergrid.training.main`),
     so both trainers get the domain's defaults for them; ``train_args`` are more of
-    its flags (they win over the benchmark's). RLlib runs share one Ray.
+    its flags (they win over the benchmark's). RLlib runs share one Ray. TorchRL runs
+    can train ``parallel`` at a time, each in its own process: a run is one
+    single-threaded process, so on two cores two runs barely slow each other (their
+    env steps/s in ``metrics.csv`` shows it). ``existing`` runs (already trained with
+    the same protocol, e.g. by ``bench/bench_training.py``) are used as they are.
     """
     if trainer not in TRAINERS:
         raise ValueError(f"trainer {trainer!r}: choose from {TRAINERS}.")
+    if parallel > 1 and trainer != "torchrl":
+        raise ValueError("parallel runs need trainer='torchrl' (RLlib runs share one Ray; "
+                         "give RLlib more env runners with --num-workers instead).")
+    done = dict(existing or {})
+    todo = [(a, s) for a in algos for s in range(seeds) if (a, s) not in done]
+    if parallel > 1 and todo:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        log(f"[benchmark] {len(todo)} run(s), {parallel} at a time")
+        with ProcessPoolExecutor(max_workers=parallel, mp_context=mp.get_context("spawn"),
+                                 initializer=_one_thread_per_run) as pool:
+            futures = {key: pool.submit(_train_one, setup, key[0], key[1], minutes, out,
+                                        trainer, tuple(train_args), print) for key in todo}
+            done.update({key: fut.result() for key, fut in futures.items()})
+        return {(a, s): done[(a, s)] for a in algos for s in range(seeds)}
     started = False
     if trainer == "rllib":
         from heron.training import TrainConfig
@@ -53,14 +75,27 @@ def train_runs(setup: str, algos: Sequence[str], seeds: int, minutes: float, out
 
         started = ensure_ray(TrainConfig())
     try:
-        return {(algo, seed): _train_one(setup, algo, seed, minutes, out, trainer, train_args,
-                                         log)
-                for algo in algos for seed in range(seeds)}
+        for algo, seed in todo:
+            done[(algo, seed)] = _train_one(setup, algo, seed, minutes, out, trainer,
+                                            train_args, log)
+        return {(a, s): done[(a, s)] for a in algos for s in range(seeds)}
     finally:
         if started:
             import ray
 
             ray.shutdown()
+
+
+def _one_thread_per_run() -> None:
+    """Runs side by side get one numba thread each: the vectorized power flow's
+    parallel kernels wait for their slowest thread, so two runs that each ask for
+    every core stall each other (measured: 0.8 s iterations became 6-9 s)."""
+    import os
+    import sys
+
+    os.environ["NUMBA_NUM_THREADS"] = "1"      # read when numba is first imported
+    if "numba" in sys.modules:                  # already imported with this module
+        sys.modules["numba"].set_num_threads(1)
 
 
 def _train_one(setup: str, algo: str, seed: int, minutes: float, out: Path, trainer: str,
@@ -81,15 +116,9 @@ def _train_one(setup: str, algo: str, seed: int, minutes: float, out: Path, trai
 
 
 def learnt_spec(checkpoint: Path, name: str, trainer: str) -> Any:
-    """A final checkpoint as a deterministic policy, loaded the way its trainer wrote it."""
-    from powergrid.evaluation import PolicySpec
-
-    if trainer == "rllib":
-        return checkpoint_spec(checkpoint, name=name)
-    from heron.training.torchrl.policy import load_torchrl_policies
-
-    return PolicySpec(name, lambda env, day: load_torchrl_policies(checkpoint, env,
-                                                                   deterministic=True))
+    """A final checkpoint as a deterministic policy (either trainer's: the loader
+    recognises a TorchRL checkpoint by its ``heron_torchrl.json``)."""
+    return checkpoint_spec(checkpoint, name=name)
 
 
 def read_curve(run_dir: Path) -> pd.DataFrame:
@@ -131,7 +160,9 @@ def leaderboard(df: pd.DataFrame, learnt: dict[str, list[str]]) -> list[dict[str
                      "ci95": [r.cost_ci95_low, r.cost_ci95_high], "ci_over": "days",
                      "optimality_gap_pct": r.optimality_gap_pct, "score": r.score,
                      "violation_rate": r.violation_rate,
-                     "convergence_rate": r.convergence_rate})
+                     "convergence_rate": r.convergence_rate,
+                     "storage_discharged_MWh": r.get("storage_discharged_MWh", np.nan),
+                     "arbitrage_spread": r.get("arbitrage_spread", np.nan)})
     for algo, names in learnt.items():
         per_seed = table.loc[names]
         mean, half = seed_ci(per_seed.mean_cost_per_day.tolist())
@@ -141,7 +172,13 @@ def leaderboard(df: pd.DataFrame, learnt: dict[str, list[str]]) -> list[dict[str
                      "optimality_gap_pct": float(per_seed.optimality_gap_pct.mean()),
                      "score": float(per_seed.score.mean()),
                      "violation_rate": float(per_seed.violation_rate.mean()),
-                     "convergence_rate": float(per_seed.convergence_rate.mean())})
+                     "seed_violation_rates": per_seed.violation_rate.tolist(),
+                     "seed_gaps_pct": per_seed.optimality_gap_pct.tolist(),
+                     "convergence_rate": float(per_seed.convergence_rate.mean()),
+                     **{k: float(per_seed[k].mean()) for k in (
+                         "storage_discharged_MWh", "arbitrage_spread") if k in per_seed},
+                     **{f"seed_{k}": per_seed[k].tolist() for k in (
+                         "storage_discharged_MWh", "arbitrage_spread") if k in per_seed}})
     rows.sort(key=lambda r: r["mean_cost_per_day"])
     return [{k: _plain(v) for k, v in r.items()} for r in rows]
 
@@ -165,16 +202,22 @@ def write_markdown(board: list[dict[str, Any]], path: Path, meta: dict[str, Any]
              f"({meta.get('trainer', 'rllib')}). Cost in $ "
              "per day (negative = net revenue; lower is better). 95 % interval: bootstrap over "
              "days for baselines, Student-t over seeds for learnt policies. Score: 0 = `zero`, "
-             "100 = oracle. Definitions: `powergrid.metrics`. Generated by "
-             "`heron-power benchmark`.", "",
+             "100 = oracle. Storage: energy the batteries deliver per day and the "
+             "discharge- minus charge-weighted price ($/MWh; > 0: they sell dearer than "
+             "they buy). Definitions: `powergrid.metrics`. Generated by "
+             "`heron-power benchmark`" + (f": `{meta['command']}`" if meta.get("command")
+                                          else "") + ".", "",
              "| policy | kind | seeds | $/day | 95 % CI | gap % | score | violation rate "
-             "| converged |", "|---|---|---|---|---|---|---|---|---|"]
+             "| converged | storage MWh/day | spread $/MWh |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in board:
         ci = "" if None in r["ci95"] else f"[{r['ci95'][0]:.1f}, {r['ci95'][1]:.1f}]"
         lines.append(f"| {r['policy']} | {r['kind']} | {r['seeds'] or ''} | "
                      f"{_fmt(r['mean_cost_per_day'], '.1f')} | {ci} | "
                      f"{_fmt(r['optimality_gap_pct'], '.1f')} | {_fmt(r['score'], '.1f')} | "
-                     f"{_fmt(r['violation_rate'], '.4f')} | {_fmt(r['convergence_rate'], '.3f')} |")
+                     f"{_fmt(r['violation_rate'], '.4f')} | {_fmt(r['convergence_rate'], '.3f')} | "
+                     f"{_fmt(r.get('storage_discharged_MWh'), '.2f')} | "
+                     f"{_fmt(r.get('arbitrage_spread'), '.1f')} |")
     lines += ["", "![cost per day](costs_per_day.png)", "![violations](violations.png)"]
     if meta["algos"]:
         lines.append("![learning curves](learning_curves.png)")
@@ -227,7 +270,9 @@ def plot_learning_curves(curves: dict[str, list[pd.DataFrame]], path: Path) -> P
 def run_benchmark(setup: str, out_dir: str | Path, *, algos: Sequence[str] = ("mappo",),
                   seeds: int = 3, minutes: float = 5.0, days: int | Sequence[int] | None = None,
                   baselines: Sequence[str] = DEFAULT_POLICIES, trainer: str = "rllib",
-                  train_args: Sequence[str] = (),
+                  train_args: Sequence[str] = (), parallel: int = 1,
+                  existing_runs: dict[tuple[str, int], Path] | None = None,
+                  command: str | None = None,
                   log: Callable[[str], None] = print) -> dict[str, Any]:
     """Train, evaluate and write the leaderboard (module docstring); returns results.json."""
     from powergrid.optimization import make_env
@@ -241,8 +286,8 @@ def run_benchmark(setup: str, out_dir: str | Path, *, algos: Sequence[str] = ("m
     n_days = len(env.dataset["test"]["load"]) // 24
     day_list = list(range(n_days)) if days is None else (
         list(range(days)) if isinstance(days, int) else [int(d) for d in days])
-    runs = (train_runs(setup, algos, seeds, minutes, out, trainer, train_args, log)
-            if algos else {})
+    runs = (train_runs(setup, algos, seeds, minutes, out, trainer, train_args, log,
+                       parallel=parallel, existing=existing_runs) if algos else {})
     learnt = {a: [f"{a}/seed{s}" for s in range(seeds)] for a in algos}
     specs: list[Any] = list(baselines) + [
         learnt_spec(run / "checkpoints" / "final", f"{a}/seed{s}", trainer)
@@ -255,7 +300,7 @@ def run_benchmark(setup: str, out_dir: str | Path, *, algos: Sequence[str] = ("m
             f"{r.policy} day {r.day}: {r.error}" for r in failed.itertuples()))
     board = leaderboard(df, learnt)
     meta = {"setup": setup, "split": "test", "days": len(day_list), "algos": list(algos),
-            "seeds": seeds, "minutes": minutes, "trainer": trainer}
+            "seeds": seeds, "minutes": minutes, "trainer": trainer, "command": command}
     df.to_csv(out / "results.csv", index=False)
     result = {**meta, "leaderboard": board,
               "runs": {f"{a}/seed{s}": str(p) for (a, s), p in runs.items()}}

@@ -165,20 +165,23 @@ def simulate(setup: str, policy: str, checkpoint: str | None, days: int, seed: i
 @no_pickle_option
 @click.pass_context
 def train(ctx: click.Context, no_pickle: bool) -> None:
-    """Train with RLlib (all flags of examples/05_mappo_training.py, e.g. --test).
+    """Train (all flags of examples/05_mappo_training.py, e.g. --test).
 
-    Every checkpoint gets the pickle-free policy files beside RLlib's. --resume CKPT
-    restores RLlib's files, which unpickles them (a checkpoint can run code when
-    loaded): resume only checkpoints you trust, such as your own.
+    Trains with TorchRL on the vectorized env unless --trainer rllib is given (the
+    example script itself defaults to RLlib). TorchRL checkpoints are tensors and JSON
+    only. With --trainer rllib every checkpoint gets the pickle-free policy files
+    beside RLlib's; --resume CKPT then restores RLlib's files, which unpickles them (a
+    checkpoint can run code when loaded): resume only checkpoints you trust.
     """
-    from powergrid.training import DEFAULT_SETUP, parse_config
+    from powergrid.training import DEFAULT_SETUP, parse_config, with_default_trainer
     from powergrid.training import main as train_main
 
+    argv = with_default_trainer(ctx.args)
     if no_pickle:
         # Refuse before Ray starts; a setup that passes has no pickle for training to read.
-        setup = parse_config(list(ctx.args)).setup or DEFAULT_SETUP
+        setup = parse_config(argv).setup or DEFAULT_SETUP
         _load_setup_or_exit(setup, no_pickle=True, validate=False)
-    train_main(list(ctx.args))
+    train_main(argv)
 
 
 @main.command()
@@ -221,10 +224,10 @@ def evaluate(checkpoints: tuple[str, ...], setup: str, policies: str, days: int,
 
 @main.command()
 @click.option("--setup", default="ieee34_ieee13", show_default=True)
-@click.option("--algos", default="mappo", show_default=True,
+@click.option("--algos", default="mappo-lag", show_default=True,
               help="comma-separated algorithms (mappo, ippo, mappo-cc; mappo-lag with "
                    "torchrl); empty: none")
-@click.option("--trainer", type=click.Choice(["rllib", "torchrl"]), default="rllib",
+@click.option("--trainer", type=click.Choice(["rllib", "torchrl"]), default="torchrl",
               show_default=True, help="which trainer trains the runs")
 @click.option("--seeds", default=3, show_default=True, help="training seeds per algorithm")
 @click.option("--minutes", default=5.0, show_default=True,
@@ -235,10 +238,12 @@ def evaluate(checkpoints: tuple[str, ...], setup: str, policies: str, days: int,
 @click.option("--out", default=None, help="results folder (default runs/benchmark-<time>)")
 @click.option("--publish", default=None,
               help="also copy the leaderboard here with its plots, e.g. docs/results.md")
+@click.option("--parallel", default=1, show_default=True,
+              help="torchrl runs trained at a time, one process each")
 @no_pickle_option
 def benchmark(setup: str, algos: str, trainer: str, seeds: int, minutes: float,
               days: int | None, policies: str, out: str | None, publish: str | None,
-              no_pickle: bool) -> None:
+              parallel: int, no_pickle: bool) -> None:
     """Train ALGOS x SEEDS, evaluate them with the baselines, write the leaderboard.
 
     results.md / results.json (mean cost per day with 95 % intervals: bootstrap over
@@ -252,8 +257,9 @@ def benchmark(setup: str, algos: str, trainer: str, seeds: int, minutes: float,
     run = _run_dir(out, "benchmark")
     names = [a.strip() for a in algos.split(",") if a.strip()]
     result = run_benchmark(setup, run, algos=names, seeds=seeds, minutes=minutes, days=days,
-                           trainer=trainer,
+                           trainer=trainer, parallel=parallel,
                            baselines=[p.strip() for p in policies.split(",") if p.strip()],
+                           command="heron-power benchmark " + " ".join(sys.argv[2:]),
                            log=click.echo)
     for r in result["leaderboard"]:
         cost = r["mean_cost_per_day"]

@@ -97,7 +97,10 @@ def build_learner(cfg: TrainConfig, venv: Any, obs_stats: dict[str, Any] | None)
     loss = ClipPPOLoss(actor_network=actor, critic_network=critic,
                        clip_epsilon=cfg.clip_param, entropy_bonus=cfg.entropy_coeff > 0,
                        entropy_coeff=cfg.entropy_coeff or None,
-                       normalize_advantage=bool(cfg.extra.get("normalize_advantage", False)))
+                       normalize_advantage=bool(cfg.extra.get("normalize_advantage", False)),
+                       # per agent: agents' rewards differ in scale (one sells MWs, one
+                       # only shifts a battery); one pooled mean/std would drown the small
+                       normalize_advantage_exclude_dims=(-2,))
     loss.set_keys(reward=("agents", "reward"), action=ACTION_KEY, value=VALUE_KEY,
                   sample_log_prob=LOG_PROB_KEY, done=("agents", "done"),
                   terminated=("agents", "terminated"))

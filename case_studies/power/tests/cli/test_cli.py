@@ -88,3 +88,18 @@ def test_validate_checks_a_safe_dataset(tmp_path):
     out = CliRunner().invoke(main, ["validate", str(tmp_path / "config.yml")])
     assert out.exit_code == 1
     assert "['train']['price']" in out.output and "first at hour 5" in out.output
+
+
+def test_train_defaults_to_torchrl_and_the_example_script_to_rllib(tmp_path, monkeypatch):
+    """`heron-power train` uses TorchRL unless told otherwise; the guide's script
+    (examples/05_mappo_training.py -> powergrid.training.main) keeps RLlib."""
+    import powergrid.training as training
+
+    seen = []
+    monkeypatch.setattr(training, "main", lambda argv: seen.append(argv))
+    out = CliRunner().invoke(main, ["train", "--test", "--run-dir", str(tmp_path)])
+    assert out.exit_code == 0, out.output
+    assert training.parse_config(seen[-1]).trainer == "torchrl"
+    CliRunner().invoke(main, ["train", "--trainer", "rllib", "--test"])
+    assert training.parse_config(seen[-1]).trainer == "rllib"
+    assert training.parse_config(["--test"]).trainer == "rllib"
