@@ -60,12 +60,15 @@ class GridModel:
         self.solver.set_initial_voltages(*initial_voltages(net))
         self.base_load_p = net.load.p_mw.to_numpy(dtype=np.float64).copy()
         self.base_load_q = net.load.q_mvar.to_numpy(dtype=np.float64).copy()
-        self.load_p = self.base_load_p.copy()
-        self.load_q = self.base_load_q.copy()
-        self.sgen_p = net.sgen.p_mw.to_numpy(dtype=np.float64).copy()
-        self.sgen_q = net.sgen.q_mvar.to_numpy(dtype=np.float64).copy()
-        self.storage_p = net.storage.p_mw.to_numpy(dtype=np.float64).copy()
-        self.storage_q = net.storage.q_mvar.to_numpy(dtype=np.float64).copy()
+        # one buffer per quantity, [loads | sgens | storages] as the solver takes it; the
+        # per-table vectors are views into it (write into them, never rebind them)
+        tables = [net[t][col].to_numpy(dtype=np.float64) for t in ("load", "sgen", "storage")
+                  for col in ("p_mw", "q_mvar")]
+        self.inj_p = np.concatenate(tables[0::2])
+        self.inj_q = np.concatenate(tables[1::2])
+        nl, ns = len(net.load), len(net.sgen)
+        self.load_p, self.sgen_p, self.storage_p = np.split(self.inj_p, [nl, nl + ns])
+        self.load_q, self.sgen_q, self.storage_q = np.split(self.inj_q, [nl, nl + ns])
         taps = net.trafo.tap_pos.to_numpy(dtype=np.float64) if len(net.trafo) else np.zeros(0)
         self.initial_taps = np.nan_to_num(taps, nan=0.0).astype(np.int64)
         self.tap_pos = self.initial_taps.copy()
@@ -118,12 +121,7 @@ class GridModel:
 
     def _push_injections(self) -> None:
         """This step's injections into the solver: once per :meth:`solve`, validated there."""
-        s = self.solver
-        s.set_loads(self.load_p, self.load_q)
-        if self.sgen_p.size:
-            s.set_sgens(self.sgen_p, self.sgen_q)
-        if self.storage_p.size:
-            s.set_storages(self.storage_p, self.storage_q)
+        self.solver.set_injections(self.inj_p, self.inj_q)
 
     def _push_taps(self) -> None:
         if self._taps_dirty:

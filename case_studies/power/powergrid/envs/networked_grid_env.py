@@ -320,21 +320,24 @@ class NetworkedGridEnv(HeronParallelEnv):
                         "nonconvergence_penalty=%.1f", self._t, res.iterations,
                         self.nonconvergence_penalty)
         infos: dict[str, dict[str, Any]] = {}
+        converged, iterations = bool(res.converged), int(res.iterations)
+        hour = int(self._exo_floats[1][self._t])
         for agent_id in self.agents:
             a = self.agent_dict[agent_id]
-            ex = a.state.exchange
+            state = a.state
+            ex, bv = state.exchange, state.bus_voltages
             infos[agent_id] = {
                 "cost": float(a.cost),
-                "converged": bool(res.converged),
-                "pf_iterations": int(res.iterations),
-                "v_min": float(a.state.bus_voltages.v_min),
-                "v_max": float(a.state.bus_voltages.v_max),
-                "max_line_loading": float(a.state.line_flows.max_loading),
+                "converged": converged,
+                "pf_iterations": iterations,
+                "v_min": float(bv.v_min),
+                "v_max": float(bv.v_max),
+                "max_line_loading": float(state.line_flows.max_loading),
                 "grid_import_MW": float(ex.p_import_MW),
                 "total_load_MW": float(ex.total_load_MW),
                 "price": float(ex.price),
                 "grid_cost": float(a.grid_cost),
-                "hour": int(self._hours[self._t]),
+                "hour": hour,
             }
         if self._settlement is not None:
             clearing = self._settlement.clearing

@@ -161,16 +161,23 @@ def _solve_copy(
         noload[n, :] = u
 
 
-def _flows_impl(
+def _results_impl(
     active, vstate, tapk, f_pos, t_pos, row_off, row_trafo, eff, eft, etf, ett,
-    ibase_f, ibase_t, base_mva, ysh_root, v_ref,
-    out_sf, out_st, out_kaf, out_kat, out_i_root,
+    ibase_f, ibase_t, base_mva, ysh_root, v_ref, s_root,
+    line_lo, line_hi, trafo_lo, trafo_hi, line_k, line_unrated, trafo_k_hv, trafo_k_lv, eg_pos,
+    out_line, out_trafo, out_eg, out_losses,
 ):  # fmt: skip
-    """Branch flows of the copies in ``active``.
+    """The branch and slack results of the copies in ``active``, from their voltages.
 
-    Writes the complex power entering every branch at both ends (MVA), the current
-    magnitude there (kA), and the current the slack bus feeds into the network
-    (p.u., branches plus its shunt).
+    Per copy ``n``: ``out_line[:, n]`` = loading (%), P and Q entering at the from end (MW, MVAr),
+    losses (MW), current (kA, the larger end) of every line; ``out_trafo[:, n]`` =
+    loading (%, the larger end), P and Q at the hv end, losses of every transformer;
+    ``out_eg[:, n]`` = P, Q of the slack (what it feeds into the network minus what
+    the elements at its bus inject); ``out_losses[n]`` = all branch losses. One
+    compiled pass instead of ~25 numpy calls on small arrays (the single env builds
+    one result per step). Bus voltages are left to numpy's ``abs``/``angle``: they must
+    equal, to the bit, the voltages the regulator loop saw (numba's complex ``abs``
+    rounds differently in the last place).
     """
     n_copies = vstate.shape[0]
     nbr = f_pos.size
@@ -178,21 +185,42 @@ def _flows_impl(
         if not active[n]:
             continue
         i_root = ysh_root * v_ref
+        losses = 0.0
         for r in range(nbr):
             k = _state(r, n, row_off, row_trafo, tapk)
             vf = vstate[n, f_pos[r]] if f_pos[r] >= 0 else 0.0j
             vt = vstate[n, t_pos[r]] if t_pos[r] >= 0 else 0.0j
             i_f = eff[k] * vf + eft[k] * vt
             i_t = etf[k] * vf + ett[k] * vt
-            out_sf[n, r] = vf * i_f.conjugate() * base_mva
-            out_st[n, r] = vt * i_t.conjugate() * base_mva
-            out_kaf[n, r] = abs(i_f) * ibase_f[r]
-            out_kat[n, r] = abs(i_t) * ibase_t[r]
+            s_f = vf * i_f.conjugate() * base_mva
+            s_t = vt * i_t.conjugate() * base_mva
+            ka_f = abs(i_f) * ibase_f[r]
+            ka_t = abs(i_t) * ibase_t[r]
+            pl = s_f.real + s_t.real
+            losses += pl
+            if line_lo <= r < line_hi:
+                j = r - line_lo
+                ka = max(ka_f, ka_t)
+                out_line[0, n, j] = np.inf if line_unrated[j] else ka * line_k[j]
+                out_line[1, n, j] = s_f.real
+                out_line[2, n, j] = s_f.imag
+                out_line[3, n, j] = pl
+                out_line[4, n, j] = ka
+            elif trafo_lo <= r < trafo_hi:
+                j = r - trafo_lo
+                out_trafo[0, n, j] = max(ka_f * trafo_k_hv[j], ka_t * trafo_k_lv[j])
+                out_trafo[1, n, j] = s_f.real
+                out_trafo[2, n, j] = s_f.imag
+                out_trafo[3, n, j] = pl
             if f_pos[r] == 0:
                 i_root += i_f
             if t_pos[r] == 0:
                 i_root += i_t
-        out_i_root[n] = i_root
+        s_eg = (v_ref * i_root.conjugate() - s_root[n]) * base_mva
+        out_eg[:, n, :] = 0.0
+        out_eg[0, n, eg_pos] = s_eg.real
+        out_eg[1, n, eg_pos] = s_eg.imag
+        out_losses[n] = losses
 
 
 def _renamed(func, suffix: str):
@@ -212,5 +240,5 @@ def _renamed(func, suffix: str):
 
 solve_parallel = nb.njit(cache=True, parallel=True)(_renamed(_solve_impl, "_parallel"))
 solve_serial = nb.njit(cache=True)(_renamed(_solve_impl, "_serial"))
-flows_parallel = nb.njit(cache=True, parallel=True)(_renamed(_flows_impl, "_parallel"))
-flows_serial = nb.njit(cache=True)(_renamed(_flows_impl, "_serial"))
+results_parallel = nb.njit(cache=True, parallel=True)(_renamed(_results_impl, "_parallel"))
+results_serial = nb.njit(cache=True)(_renamed(_results_impl, "_serial"))

@@ -201,6 +201,45 @@ class PowerFlowSolver(ABC):
         self._storage_q = _as_vector("storage q_mvar", q_mvar, n)
         self._storages_changed()
 
+    def set_injections(self, p_mw: np.ndarray, q_mvar: np.ndarray) -> None:
+        """Every injection at once: ``[loads | sgens | storages]`` in table order, each in
+        its table's convention (:data:`TABLE_SIGN`).
+
+        The same as :meth:`set_loads` + :meth:`set_sgens` + :meth:`set_storages`, with one
+        validation of the whole vector: what an environment calls once per step.
+        """
+        nl, ns = len(self._load_p), len(self._sgen_p)
+        n = nl + ns + len(self._storage_p)
+        try:
+            p = _as_vector("injection p_mw", p_mw, n)
+            q = _as_vector("injection q_mvar", q_mvar, n)
+        except ValueError as exc:
+            raise ValueError(f"{exc}{self._injection_rows(p_mw, q_mvar, n)}") from None
+        self._load_p, self._sgen_p, self._storage_p = p[:nl], p[nl:nl + ns], p[nl + ns:]
+        self._load_q, self._sgen_q, self._storage_q = q[:nl], q[nl:nl + ns], q[nl + ns:]
+        self._loads_changed()
+        if ns:
+            self._sgens_changed()
+        if n > nl + ns:
+            self._storages_changed()
+
+    def _injection_rows(self, p_mw: Any, q_mvar: Any, n: int) -> str:
+        """Which table rows hold the NaN/inf entries of a combined injection vector."""
+        bad = set()
+        for values in (p_mw, q_mvar):
+            arr = np.asarray(values, dtype=np.float64)
+            if arr.shape == (n,):
+                bad.update(np.flatnonzero(~np.isfinite(arr)).tolist())
+        if not bad:
+            return ""
+        nl, ns = len(self._load_p), len(self._sgen_p)
+        rows = {"load": [], "sgen": [], "storage": []}
+        for i in sorted(bad):
+            table, row = (("load", i) if i < nl else ("sgen", i - nl) if i < nl + ns
+                          else ("storage", i - nl - ns))
+            rows[table].append(row)
+        return " (" + ", ".join(f"net.{t} rows {r[:10]}" for t, r in rows.items() if r) + ")"
+
     def set_trafo_taps(self, tap_pos: np.ndarray) -> None:
         """Tap positions for ``net.trafo`` (rounded, clipped to ``[tap_min, tap_max]``).
 
@@ -208,12 +247,13 @@ class PowerFlowSolver(ABC):
         ``tap_pos``) are ignored, so callers may pass a dense integer vector.
         """
         taps = _as_vector("trafo tap_pos", tap_pos, self._n_trafo)
-        new = self._tap_pos.copy()
         m = self._tappable
-        new[m] = np.clip(np.rint(taps[m]), self._tap_min[m], self._tap_max[m])
-        changed = m & (new != self._tap_pos)
+        # whole-vector ops (a regulator loop pushes taps several times a step); rows
+        # without a tap changer have NaN bounds, come out NaN and are masked off
+        new = np.minimum(np.maximum(np.rint(taps), self._tap_min), self._tap_max)
+        changed = (new != self._tap_pos) & m
         if changed.any():
-            self._tap_pos = new
+            self._tap_pos = np.where(m, new, self._tap_pos)
             self._taps_changed(changed)
 
     def set_switches(self, closed: np.ndarray) -> None:

@@ -124,7 +124,7 @@ class BatchedPowerFlow:
         self.tol = float(tol)
         self.parallel = bool(parallel)
         self._solve_kernel = kernels.solve_parallel if parallel else kernels.solve_serial
-        self._flows_kernel = kernels.flows_parallel if parallel else kernels.flows_serial
+        self._results_kernel = kernels.results_parallel if parallel else kernels.results_serial
         self.n_bus, self.n_line, self.n_trafo = len(net.bus), len(net.line), len(net.trafo)
         self.n_load, self.n_sgen, self.n_storage = len(net.load), len(net.sgen), len(net.storage)
         # the single solver compiles the model (pandapower's own admittances); we read it.
@@ -260,6 +260,8 @@ class BatchedPowerFlow:
         self._ibase_t = m["ibase_ft"][nbr:]
         self._line_rng, self._trafo_rng = m["line_rng"], m["trafo_rng"]
         self._line_k, self._line_no_rating = m["line_k"], m["line_no_rating"]
+        self._line_unrated = np.zeros(self.n_line, dtype=np.bool_)
+        self._line_unrated[self._line_no_rating] = True
         self._trafo_k_hv, self._trafo_k_lv = m["trafo_k_hv"], m["trafo_k_lv"]
         self._base_mva = float(m["base_mva"])
         self._eg_pos, self._n_ext_grid = int(m["eg_pos"]), int(m["n_ext_grid"])
@@ -377,20 +379,21 @@ class BatchedPowerFlow:
         """
         active = self._select("copies", copies)
         self._it[~active] = 0
-        self._sweep(active)
+        self._solve_kernel(*self._kernel_args(active))
         vm = np.abs(self._v[:, self._bus_pos])
         self._nan_rows(vm, bus=True)
         return self._ok.copy(), self._it.copy(), vm
 
-    def _sweep(self, active: np.ndarray) -> None:
-        """Run the solve kernel on the copies in ``active`` (results stay in the state arrays).
+    def _kernel_args(self, active: np.ndarray) -> tuple[Any, ...]:
+        """The solve kernel's arguments: the state arrays themselves (written in place).
 
-        Split from :meth:`solve_voltages` for the single-network solver
-        (:mod:`powergrid.powerflow.sweep`), which reads the state of its one copy
-        directly and would otherwise pay the batch bookkeeping on every regulator round.
+        Valid until an input array is replaced (``set_loads`` etc. install new arrays);
+        a caller that only writes into them in place may keep the tuple: the
+        single-network solver (:mod:`powergrid.powerflow.sweep`) does, so a regulator
+        round does not rebuild 36 arguments.
         """
         li, si, ti = self._inj["load"], self._inj["sgen"], self._inj["storage"]
-        self._solve_kernel(
+        return (
             active,
             self._load_p, self._load_q, li[0], li[1],
             self._sgen_p, self._sgen_q, si[0], si[1],
@@ -427,49 +430,38 @@ class BatchedPowerFlow:
         with the single-network solver, which calls it with one copy, so both build
         their results with the same operations.
         """
-        n, nbr = self.n_copies, self._nbr
-        s_f = np.empty((n, nbr), dtype=np.complex128)
-        s_t = np.empty((n, nbr), dtype=np.complex128)
-        ka_f = np.empty((n, nbr))
-        ka_t = np.empty((n, nbr))
-        i_root = np.empty(n, dtype=np.complex128)
-        self._flows_kernel(
-            active, self._v, self._tapk, self._f_pos, self._t_pos, self._row_off, self._row_trafo,
-            self._eff, self._eft, self._etf, self._ett,
-            self._ibase_f, self._ibase_t, self._base_mva, self._ysh[0], self._v_ref,
-            s_f, s_t, ka_f, ka_t, i_root,
-        )  # fmt: skip
-        vb = self._v[:, self._bus_pos]
+        n = self.n_copies
+        nl, nt = self.n_line, self.n_trafo
+        out_line = np.empty((5, n, nl))
+        out_trafo = np.empty((4, n, nt))
+        out_eg = np.empty((2, n, self._n_ext_grid))
+        losses = np.empty(n)
         lf, lt_ = self._line_rng
         tf, tt = self._trafo_rng
-        ka_line = np.maximum(ka_f[:, lf:lt_], ka_t[:, lf:lt_])
-        line_loading = ka_line * self._line_k
-        if self._line_no_rating.size:
-            line_loading[:, self._line_no_rating] = np.inf
-        trafo_loading = np.maximum(
-            ka_f[:, tf:tt] * self._trafo_k_hv, ka_t[:, tf:tt] * self._trafo_k_lv
-        )
-        # slack: what it feeds into the network minus what the elements at its bus inject
-        s_eg = (self._v_ref * i_root.conj() - self._s_root) * self._base_mva
-        eg_p = np.zeros((n, self._n_ext_grid))
-        eg_q = np.zeros((n, self._n_ext_grid))
-        eg_p[:, self._eg_pos], eg_q[:, self._eg_pos] = s_eg.real, s_eg.imag
-        pl = s_f.real + s_t.real
+        self._results_kernel(
+            active, self._v, self._tapk, self._f_pos, self._t_pos, self._row_off, self._row_trafo,
+            self._eff, self._eft, self._etf, self._ett,
+            self._ibase_f, self._ibase_t, self._base_mva, self._ysh[0], self._v_ref, self._s_root,
+            lf, lt_, tf, tt, self._line_k, self._line_unrated,
+            self._trafo_k_hv, self._trafo_k_lv, self._eg_pos,
+            out_line, out_trafo, out_eg, losses,
+        )  # fmt: skip
+        vb = self._v[:, self._bus_pos]
         return {
             "vm_pu": np.abs(vb),
             "va_deg": np.angle(vb, deg=True),
-            "line_loading_pct": line_loading,
-            "line_p_from_mw": s_f[:, lf:lt_].real,
-            "line_q_from_mvar": s_f[:, lf:lt_].imag,
-            "line_pl_mw": pl[:, lf:lt_],
-            "line_i_ka": ka_line,
-            "trafo_loading_pct": trafo_loading,
-            "trafo_p_hv_mw": s_f[:, tf:tt].real,
-            "trafo_q_hv_mvar": s_f[:, tf:tt].imag,
-            "trafo_pl_mw": pl[:, tf:tt],
-            "ext_grid_p_mw": eg_p,
-            "ext_grid_q_mvar": eg_q,
-            "losses_mw": pl.sum(axis=1),
+            "line_loading_pct": out_line[0],
+            "line_p_from_mw": out_line[1],
+            "line_q_from_mvar": out_line[2],
+            "line_pl_mw": out_line[3],
+            "line_i_ka": out_line[4],
+            "trafo_loading_pct": out_trafo[0],
+            "trafo_p_hv_mw": out_trafo[1],
+            "trafo_q_hv_mvar": out_trafo[2],
+            "trafo_pl_mw": out_trafo[3],
+            "ext_grid_p_mw": out_eg[0],
+            "ext_grid_q_mvar": out_eg[1],
+            "losses_mw": losses,
         }
 
     def _nan_rows(self, arr: np.ndarray, *, bus: bool = False) -> None:

@@ -82,6 +82,9 @@ class SweepSolver(PowerFlowSolver):
         pf._sgen_p[0], pf._sgen_q[0] = self._sgen_p, self._sgen_q
         pf._storage_p[0], pf._storage_q[0] = self._storage_p, self._storage_q
         self._pf = pf
+        # inputs are only ever written into pf's arrays in place (see the hooks below),
+        # so the kernel's argument tuple is built once per compilation
+        self._sweep_args = pf._kernel_args(self._one)
         self._sync_taps()
 
     @property
@@ -171,7 +174,7 @@ class SweepSolver(PowerFlowSolver):
     def solve_voltages(self) -> tuple[bool, int, np.ndarray]:
         pf = self._pf
         if pf is not None and not self._fractional_taps:
-            pf._sweep(self._one)
+            pf._solve_kernel(*self._sweep_args)
             it = int(pf._it[0])
             if pf._ok[0]:
                 self._pending_newton = False
