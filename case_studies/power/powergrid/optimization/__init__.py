@@ -1,11 +1,16 @@
-"""Optimal-dispatch oracle: a perfect-forecast convex OPF over a day, and its replay.
+"""Optimal dispatch: the perfect-forecast oracle over a day, its replay, and MPC.
 
 >>> from powergrid.optimization import solve_day, replay, make_env
->>> from powergrid.setups import load_setup
+>>> from powergrid.setups.loader import load_setup
 >>> cfg = load_setup("ieee34_ieee13")
->>> res = solve_day(cfg, day=0)                  # status, objective, setpoints, diagnostics
->>> rep = replay(make_env(cfg, "test"), res)     # the same setpoints through the env
+>>> env = make_env(cfg, "test")
+>>> res = solve_day(cfg, day=0, env=env)         # status, objective, setpoints, diagnostics
+>>> rep = replay(env, res)                       # the same setpoints through the env
 >>> policies = res.to_policies(env)              # OraclePolicy per agent
+
+:mod:`.oracle` says which module holds which part (model, devices, metering,
+solving, AC correction, result). :mod:`.mpc` re-plans the same model every hour
+from forecasts.
 """
 
 from powergrid.optimization.network import NetworkModelError, RadialNetwork

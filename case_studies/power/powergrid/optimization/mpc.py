@@ -15,7 +15,9 @@ SOC), applies the first hour, and plans again an hour later.
   skips cvxpy's per-solve copying and unpacking. Limits are
   soft (penalised slacks), so a bad forecast never leaves the controller without a
   plan. As in the oracle, a share of the unpaid feeder losses is priced
-  (``loss_weights``, raised in turn until the cone is tight; a parameter too); the
+  (``loss_weights``, raised in turn until the cone is tight; a parameter too). The
+  search starts at the last step's weight within an episode, and at the smallest
+  one in its first step, so episodes stay independent of each other. The
   oracle's slower polishing steps (CCP, battery direction fixing) are left out.
 * **Forecasts** (``forecast=``) of loads, renewable availability and price:
 
@@ -77,6 +79,13 @@ FORECASTS = ("persistence", "seasonal", "perfect")
 #: times the direct path against)
 BACKENDS = ("direct", "cvxpy")
 SEASONAL_DAYS = 7
+#: the MPC's shares of the unpaid feeder losses, tried in turn until the plan's cone is
+#: tight: the oracle's smallest and largest (:data:`.solving.LOSS_WEIGHTS`). On test
+#: days 0-4 of ieee34_ieee13, with perfect and persistence forecasts, every episode
+#: reaches the largest by its second step. Starting at 0 and stepping through 0.3 as
+#: well cost 8 % more solver iterations and moved no day's replayed cost by more
+#: than 0.05 $
+MPC_LOSS_WEIGHTS = (LOSS_WEIGHTS[0], LOSS_WEIGHTS[-1])
 #: solves within this many ms count towards the MPC's per-step target (bench)
 TARGET_STEP_MS = 100.0
 
@@ -178,8 +187,8 @@ class MPCController:
         horizon: hours planned each step.
         forecast: ``"persistence"``, ``"seasonal"`` or ``"perfect"`` (module docstring).
         seasonal_days: days averaged by the seasonal forecast.
-        loss_weights: shares of the unpaid feeder losses to price, tried in turn (0 first)
-            until the relaxation is exact.
+        loss_weights: shares of the unpaid feeder losses to price, tried in turn until
+            the relaxation is exact (:data:`MPC_LOSS_WEIGHTS`).
         episode_aware: let no energy carry past the episode's end (module docstring).
         backend: ``"direct"`` (default: Clarabel called on the compiled problem,
             :mod:`.compiled`) or ``"cvxpy"`` (``Problem.solve``, the slower reference).
@@ -187,7 +196,7 @@ class MPCController:
 
     def __init__(self, env: Any, *, horizon: int = 24, forecast: str = "persistence",
                  seasonal_days: int = SEASONAL_DAYS,
-                 loss_weights: tuple[float, ...] = (0.0, *LOSS_WEIGHTS),
+                 loss_weights: tuple[float, ...] = MPC_LOSS_WEIGHTS,
                  episode_aware: bool = True, backend: str = "direct") -> None:
         if forecast not in FORECASTS:
             raise ValueError(f"forecast {forecast!r}: choose from {FORECASTS}.")
