@@ -265,7 +265,7 @@ def _without_algo(flags: list[str]) -> list[str]:
     return out
 
 
-TORCHRL_BASELINES = ("oracle", "random", "rule", "zero")
+TORCHRL_BASELINES = ("oracle", "mpc", "rule", "follow-load", "random", "zero")
 
 
 def learning_targets(args: argparse.Namespace, algos: list[str], solo_run: Path,
