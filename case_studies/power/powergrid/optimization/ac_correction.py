@@ -61,7 +61,7 @@ def correct_by_replay(env: Any, sc: DayScenario, res: OracleResult, *,
         return res
     rep = replay(env, res)
     bad, count = violating_hours(env, rep)
-    res.replay_violations = count
+    res.replay_violations, res.replay_cost = count, rep.total_cost
     best, best_count = res, count
     T = sc.horizon
     solve_s, build_s = res.solve_time_s, res.build_time_s  # every round counts
@@ -82,7 +82,7 @@ def correct_by_replay(env: Any, sc: DayScenario, res: OracleResult, *,
             break
         rep = replay(env, new)
         bad, count = violating_hours(env, rep)
-        new.replay_violations = count
+        new.replay_violations, new.replay_cost = count, rep.total_cost
         if count < best_count:
             best, best_count = new, count
     best.solve_time_s, best.build_time_s = solve_s, build_s

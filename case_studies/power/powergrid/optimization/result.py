@@ -71,12 +71,13 @@ class OracleResult:
     exact: bool = True
     #: AC-feasibility correction (:mod:`.ac_correction`): re-solves it made, the hours
     #: whose taps it fixed at the replay's, the objective before it (the uncorrected
-    #: plan's) and the voltage-violating agent-steps of the last replay it ran (-1: it
-    #: did not run)
+    #: plan's), and the voltage-violating agent-steps and total cost ($) of the last
+    #: replay it ran (-1 / NaN: it did not run)
     ac_rounds: int = 0
     fixed_tap_hours: list[int] = field(default_factory=list)
     uncorrected_objective: float = float("nan")
     replay_violations: int = -1
+    replay_cost: float = float("nan")
 
     @property
     def total_cost(self) -> float:
