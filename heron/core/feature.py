@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import operator
 from typing import Any, ClassVar
 
 import numpy as np
@@ -56,7 +57,30 @@ _SCALARS = (float, int, bool)
 #: dtype kinds of ``np.number`` (what ``np.issubdtype(dtype, np.number)`` accepts: timedelta
 #: too, bool not)
 _NUMBER_KINDS = frozenset("iufcm")
+#: real arrays up to this size are read as Python numbers (one conversion for a whole
+#: observation); larger ones are concatenated, which is cheaper per element
+_LISTABLE_KINDS = frozenset("iuf")
+_LISTABLE_SIZE = 256
 _FIELD_CACHE: dict[type, tuple[str, ...]] = {}
+_GETTER_CACHE: dict[type, Any] = {}
+#: per block class, the field types of its last flattening when all were plain scalars
+_SCALAR_LAYOUT: dict[type, tuple[type, ...]] = {}
+
+
+def _field_values(cls: type) -> Any:
+    """A function giving a block's field values as a tuple, in declaration order (cached)."""
+    getter = _GETTER_CACHE.get(cls)
+    if getter is None:
+        names = _field_names(cls)
+        if len(names) == 1:
+            name = names[0]
+
+            def getter(block: Any) -> tuple[Any, ...]:
+                return (getattr(block, name),)
+        else:
+            getter = operator.attrgetter(*names) if names else (lambda block: ())
+        _GETTER_CACHE[cls] = getter
+    return getter
 
 
 def _field_names(cls: type) -> tuple[str, ...]:
@@ -149,9 +173,10 @@ def flatten_blocks(blocks: Any) -> np.ndarray:
 
     Why one function for a block and for a whole state: observations are built every
     env step from a dozen small blocks, and a numpy call per block (or per field)
-    costs more than the values themselves. Scalars are gathered in Python lists and
-    everything goes through a single ``np.concatenate``. A block that overrides
-    :meth:`FeatureBlock.to_array` contributes what its override returns.
+    costs more than the values themselves. Scalars and the values of small real
+    arrays are gathered in one Python list and converted once; large arrays join
+    through ``np.concatenate``. A block that overrides :meth:`FeatureBlock.to_array`
+    contributes what its override returns.
     """
     parts: list[Any] = []
     run: list[Any] = []
@@ -163,18 +188,35 @@ def flatten_blocks(blocks: Any) -> np.ndarray:
                 run = []
             parts.append(np.asarray(block.to_array(), dtype=np.float64).ravel())
             continue
-        for name in _field_names(cls):
-            v = getattr(block, name)
+        values = _field_values(cls)(block)
+        types = tuple(map(type, values))
+        if types == _SCALAR_LAYOUT.get(cls):  # the usual case: the same plain scalars
+            run.extend(values)
+            continue
+        scalars_only = True
+        for v in values:
             if type(v) in _SCALARS:
                 run.append(v)
-            elif isinstance(v, np.ndarray):
-                if v.dtype.kind in _NUMBER_KINDS:
+                continue
+            scalars_only = False
+            if isinstance(v, np.ndarray):
+                kind = v.dtype.kind
+                if kind in _LISTABLE_KINDS and v.size <= _LISTABLE_SIZE:
+                    run.extend(v.ravel().tolist())  # exact: Python floats/ints
+                elif kind in _NUMBER_KINDS:
                     if run:
                         parts.append(run)
                         run = []
                     parts.append(v.ravel())
             elif _is_numeric(v):  # numpy scalars
                 run.append(v)
+        if scalars_only:
+            _SCALAR_LAYOUT[cls] = types
+    if not parts:
+        try:
+            return np.array(run, dtype=np.float64)
+        except TypeError:  # e.g. a timedelta scalar: the general conversion below
+            pass
     if run:
         parts.append(run)
     if not parts:

@@ -44,6 +44,14 @@ DEFAULT_MICROGRID_LOAD_SCALE = 0.1
 _SERIES = ("load", "solar", "wind", "price")
 
 
+def rows_index(rows: np.ndarray) -> slice | np.ndarray:
+    """``rows`` as a slice when they are consecutive (a slice write is several times
+    cheaper than a fancy-index one, and a grid's loads usually are consecutive)."""
+    if rows.size and np.array_equal(rows, np.arange(rows[0], rows[0] + rows.size)):
+        return slice(int(rows[0]), int(rows[0]) + rows.size)
+    return rows
+
+
 @lru_cache(maxsize=256)
 def clock_features(hour: float) -> tuple[float, float]:
     """(sin, cos) of the hour of day on the 24 h circle, as observed in ``exchange``.
@@ -239,6 +247,7 @@ class PowerGridAgent(GridAgent):
         self._bus_rows = np.array([gm.bus_pos[int(b)] for b in self._bus_idx], dtype=np.int64)
         self._line_rows = np.array([gm.line_pos[int(b)] for b in self._line_idx], dtype=np.int64)
         self._load_rows = np.array([gm.load_pos[int(b)] for b in self._load_idx], dtype=np.int64)
+        self._load_at = rows_index(self._load_rows)
         self._base_p = gm.base_load_p[self._load_rows].copy()
         self._base_q = gm.base_load_q[self._load_rows].copy()
         self._dev_rows: list[tuple[DeviceAgent, str, int, int]] = []
@@ -290,8 +299,8 @@ class PowerGridAgent(GridAgent):
         gm = self.grid_model
         scale = self.load_scale * float(load_factor)
         p = self._base_p * scale
-        gm.load_p[self._load_rows] = p
-        gm.load_q[self._load_rows] = self._base_q * scale
+        gm.load_p[self._load_at] = p
+        gm.load_q[self._load_at] = self._base_q * scale
         self.set_availability(solar_pu, wind_pu)
         self.price = float(price)
         ex = self.state.exchange
@@ -458,6 +467,7 @@ class GridSystemAgent(SystemAgent):
                               f"got {load_scale!r}.")
         self.state.add_feature("exchange", GridExchange())
         self._load_rows = np.zeros(0, dtype=np.int64)
+        self._load_at: slice | np.ndarray = self._load_rows
         self.grid_model = None
 
     def scale_network(self, net: Any) -> None:
@@ -471,6 +481,7 @@ class GridSystemAgent(SystemAgent):
         buses = net.bus.index[_zone_mask(net, self.zone)]
         idx = net.load.index[net.load.bus.isin(set(buses.tolist()))]
         self._load_rows = np.array([grid_model.load_pos[int(i)] for i in idx], dtype=np.int64)
+        self._load_at = rows_index(self._load_rows)
         self._base_p = grid_model.base_load_p[self._load_rows].copy()
         self._base_q = grid_model.base_load_q[self._load_rows].copy()
 
@@ -478,8 +489,8 @@ class GridSystemAgent(SystemAgent):
         gm = self.grid_model
         s = self.load_scale * float(load_factor)
         p = self._base_p * s
-        gm.load_p[self._load_rows] = p
-        gm.load_q[self._load_rows] = self._base_q * s
+        gm.load_p[self._load_at] = p
+        gm.load_q[self._load_at] = self._base_q * s
         ex = self.state.exchange
         ex.price = float(price)
         ex.total_load_MW = float(p.sum())

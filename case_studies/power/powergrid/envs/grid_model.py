@@ -75,6 +75,7 @@ class GridModel:
         # push once: published regulator taps can be fractional (per-phase averages) and
         # a real tap changer sits on an integer step
         self._taps_dirty = bool(len(self.tap_pos))
+        self._moved_taps: set[int] = set()  # rows set_tap moved since the last push
         self._taps_since_init = False
         self.result = None
         #: step-voltage regulators acting inside :meth:`solve` (a ``RegulatorController``;
@@ -92,7 +93,7 @@ class GridModel:
     def set_tap(self, trafo_row: int, tap: int) -> None:
         if self.tap_pos[trafo_row] != tap:
             self.tap_pos[trafo_row] = tap
-            self._taps_dirty = True
+            self._moved_taps.add(trafo_row)
 
     def set_injection(self, table: str, row: int, p_mw: float, q_mvar: float) -> None:
         """A device's setpoint (generator convention: positive = into the grid).
@@ -124,10 +125,17 @@ class GridModel:
         self.solver.set_injections(self.inj_p, self.inj_q)
 
     def _push_taps(self) -> None:
+        """Taps into the solver: all after a reset, else only the ones that moved."""
         if self._taps_dirty:
             self.solver.set_trafo_taps(self.tap_pos)
-            self._taps_dirty = False
-            self._taps_since_init = True
+        elif self._moved_taps:
+            for row in sorted(self._moved_taps):
+                self.solver.set_trafo_tap(row, self.tap_pos[row])
+        else:
+            return
+        self._taps_dirty = False
+        self._moved_taps.clear()
+        self._taps_since_init = True
 
     def solve(self):
         """The step's power flow: injections in once, regulators acting, one full result.

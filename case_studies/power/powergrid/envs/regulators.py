@@ -126,12 +126,12 @@ class RegulatorController:
                 break
         else:
             return False
-        tap_pos = self.gm.tap_pos
-        taps = [int(tap_pos[r]) for r in self._rows]
+        taps = self.gm.tap_pos[self.rows].tolist()
         applied = [0.0] * len(taps)  # pu voltage change each regulator is making
         moved = 0
+        upstream = self.upstream
         for k in self._order:  # upstream first
-            error = v_set - v_list[k] - sum(applied[j] for j in self.upstream[k])
+            error = v_set - v_list[k] - sum([applied[j] for j in upstream[k]])
             if abs(error) <= half:  # in band once upstream moves are counted
                 continue
             steps = round(error / self._step[k]) * self._sign[k]

@@ -256,6 +256,23 @@ class PowerFlowSolver(ABC):
             self._tap_pos = np.where(m, new, self._tap_pos)
             self._taps_changed(changed)
 
+    def set_trafo_tap(self, trafo: int, tap: float) -> None:
+        """One transformer's tap (row ``trafo`` of ``net.trafo``), rounded and clipped.
+
+        What a regulator round does: one or two changers move a step. Same rules as
+        :meth:`set_trafo_taps` (a transformer without a tap changer ignores it), at
+        the cost of a few Python operations instead of a dozen vector ones.
+        """
+        tap = float(tap)
+        if not math.isfinite(tap):
+            raise ValueError(f"trafo tap_pos contains NaN/inf at positions [{trafo}]")
+        if not self._tappable[trafo]:
+            return
+        new = min(max(float(round(tap)), self._tap_min[trafo]), self._tap_max[trafo])
+        if new != self._tap_pos[trafo]:
+            self._tap_pos[trafo] = new
+            self._tap_moved(trafo)
+
     def set_switches(self, closed: np.ndarray) -> None:
         """Open/closed state of every switch (``net.switch`` order)."""
         arr = np.asarray(closed)
@@ -300,6 +317,12 @@ class PowerFlowSolver(ABC):
 
     def _taps_changed(self, changed: np.ndarray) -> None:  # noqa: B027 - optional hook
         pass
+
+    def _tap_moved(self, trafo: int) -> None:
+        """One tap moved (:meth:`set_trafo_tap`); backends with a cheaper update override it."""
+        changed = np.zeros(self._n_trafo, dtype=bool)
+        changed[trafo] = True
+        self._taps_changed(changed)
 
     def _switches_changed(self, closed: np.ndarray, changed: np.ndarray) -> None:  # noqa: B027
         pass

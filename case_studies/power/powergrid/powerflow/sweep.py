@@ -115,14 +115,24 @@ class SweepSolver(PowerFlowSolver):
 
     def _taps_changed(self, changed: np.ndarray) -> None:
         self._newton_taps_stale = True
-        if self._pf is None or self._fractional_taps or not self._integer_tap_range:
+        if not self._incremental_taps():
             self._sync_taps()
             return
-        # the usual case (a regulator moved one or two taps): update just those states;
-        # set_trafo_taps rounded every position, so all of them are integer steps
         tapk = self._pf._tapk[0]
         for j in np.flatnonzero(changed).tolist():
             tapk[j] = int(self._tap_pos[j] - self._tap_min[j])
+
+    def _tap_moved(self, trafo: int) -> None:
+        self._newton_taps_stale = True
+        if not self._incremental_taps():
+            self._sync_taps()
+            return
+        self._pf._tapk[0, trafo] = int(self._tap_pos[trafo] - self._tap_min[trafo])
+
+    def _incremental_taps(self) -> bool:
+        """Whether a tap move only needs its own sweep state updated (the usual case: the
+        setters round every position, so all of them are integer steps)."""
+        return self._pf is not None and not self._fractional_taps and self._integer_tap_range
 
     def _sync_taps(self) -> None:
         """The sweep's tap states from the current positions.

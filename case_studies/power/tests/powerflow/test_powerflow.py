@@ -627,3 +627,16 @@ def test_set_injections_is_the_three_setters_in_one(backend: str) -> None:
         combined.set_injections(p, q)
     with pytest.raises(ValueError, match="injection q_mvar"):
         combined.set_injections(q, q[:-1])
+
+
+@pytest.mark.parametrize("backend", [*FAST, "pandapower"])
+def test_set_trafo_tap_moves_one_changer_like_the_vector_setter(backend: str) -> None:
+    """The one-tap setter (a regulator round) rounds and clips as set_trafo_taps does."""
+    net = cigre_mv_der()
+    one, vec = (make_solver(copy.deepcopy(net), backend=backend) for _ in range(2))
+    one.set_trafo_tap(0, 3.4)
+    one.set_trafo_tap(1, 40.0)  # clipped to tap_max (9)
+    vec.set_trafo_taps(np.array([3, 9]))
+    np.testing.assert_array_equal(one.solve().vm_pu, vec.solve().vm_pu)
+    with pytest.raises(ValueError, match="trafo tap_pos"):
+        one.set_trafo_tap(0, np.nan)
