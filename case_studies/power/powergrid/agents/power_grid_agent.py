@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 
 from heron.agents.system_agent import SystemAgent
+from heron.core.feature import flatten_blocks
+from heron.core.state import State
 from heron.protocols.base import Protocol
 from heron.protocols.vertical import SetpointProtocol
 from powergrid.agents.device_agent import ConfigError, DeviceAgent
@@ -440,6 +442,17 @@ class PowerGridAgent(GridAgent):
             self.safety += line_overload(self.state.line_flows.loading_pct)
 
     # -- RL interface ----------------------------------------------------------------------
+    def observe(self) -> np.ndarray:
+        """What :class:`CoordinatorAgent` observes (devices' ``upper_level`` blocks, then
+        its own), flattened in one pass over all blocks instead of one array per state
+        and a concatenation: built three times per env step."""
+        states = [dev.state for dev in self.devices.values()]
+        if not all(type(st).to_array is State.to_array for st in (*states, self.state)):
+            return super().observe()  # a state with its own flattening
+        blocks = [b for st in states for b in st.visible_blocks("upper_level")]
+        blocks.extend(self.state.visible_blocks("owner"))
+        return flatten_blocks(blocks).astype(np.float32)
+
     def bus_names(self) -> list[str]:
         return self._net.bus.name.loc[self._bus_idx].astype(str).tolist()
 

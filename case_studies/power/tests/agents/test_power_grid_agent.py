@@ -59,3 +59,32 @@ def test_safety_counts_voltage_and_line_violations(env):
         d.cost = 0.0
     agent.update_cost_safety()
     assert agent.safety == pytest.approx(0.05 + 0.05 + 0.5)
+
+
+def test_observation_is_the_coordinators_in_one_pass(env):
+    """PowerGridAgent.observe flattens all blocks at once; it must be exactly what
+    CoordinatorAgent.observe builds state by state, and defer to it for a state with
+    its own flattening."""
+    from heron.agents.coordinator_agent import CoordinatorAgent
+    from heron.core.state import State
+
+    env.reset(seed=3)
+    rng = np.random.default_rng(3)
+    env.step({a: rng.uniform(-1, 1, env.action_space(a).shape) for a in env.agents})
+    for agent in env.agent_dict.values():
+        got, ref = agent.observe(), CoordinatorAgent.observe(agent)
+        assert got.dtype == np.float32 and np.array_equal(got, ref)
+
+    class Doubled(State):
+        def to_array(self, relation: str = "owner") -> np.ndarray:
+            return 2 * super().to_array(relation)
+
+    agent = env.agent_dict["MG1"]
+    own = agent.state
+    agent.state = Doubled(owner_id=own.owner_id)
+    try:
+        for name, block in own.items():
+            agent.state.add_feature(name, block)
+        assert np.array_equal(agent.observe(), CoordinatorAgent.observe(agent))
+    finally:
+        agent.state = own
