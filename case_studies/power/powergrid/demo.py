@@ -21,22 +21,23 @@ from pathlib import Path
 from powergrid.envs.multi_agent_microgrids import MultiAgentMicrogrids
 from powergrid.evaluation import DEFAULT_POLICIES, checkpoint_spec, evaluate
 from powergrid.metrics import summarize
-from powergrid.pretrained import pretrained_checkpoint
+from powergrid.pretrained import BUNDLED_ALGO, pretrained_checkpoint
 from powergrid.rollout import measure_steps_per_s
 from powergrid.setups.loader import load_setup
 
 
-def _train(setup: str, minutes: float, out: Path) -> Path:
+def _train(setup: str, minutes: float, out: Path, trainer: str) -> Path:
+    from powergrid.training import DEMO_ALGO
     from powergrid.training import main as train_main
 
-    print(f"[demo] training MAPPO for {minutes:g} min (one shared policy, PPO) ...")
-    result = train_main(["--setup", setup, "--max-minutes", str(minutes), "--iterations", "1000",
+    print(f"[demo] training {DEMO_ALGO} with {trainer} for {minutes:g} min ...")
+    result = train_main(["--trainer", trainer, "--algo", DEMO_ALGO, "--setup", setup,
+                         "--max-minutes", str(minutes), "--iterations", "100000",
                          "--checkpoint-dir", str(out / "training")])
-    ckpt = Path(getattr(result, "checkpoint", "") or "")
-    if not (ckpt / "heron_policy.json").exists():
-        found = sorted((out / "training").glob("*/checkpoints/final"))
-        ckpt = found[-1] if found else ckpt
-    return ckpt
+    if result.final_checkpoint is None:
+        raise SystemExit("[demo] training finished no iteration: nothing to evaluate "
+                         "(give it more --train-minutes).")
+    return Path(result.final_checkpoint)
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -44,7 +45,10 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--setup", default="ieee34_ieee13")
     parser.add_argument("--days", type=int, default=3, help="test days to evaluate")
     parser.add_argument("--train-minutes", type=float, default=0.0,
-                        help="also train MAPPO for this long and evaluate it (0: skip)")
+                        help="also train for this long and evaluate the policy (0: skip)")
+    parser.add_argument("--trainer", choices=["torchrl", "rllib"], default=None,
+                        help="trainer for --train-minutes (default: heron-power train's, "
+                             "torchrl)")
     parser.add_argument("--out", default=None, help="run folder (default runs/demo-<time>)")
     args = parser.parse_args(argv)
 
@@ -66,12 +70,16 @@ def main(argv: list[str] | None = None) -> Path:
     policies: list = list(DEFAULT_POLICIES)
     bundled = pretrained_checkpoint(args.setup)
     if bundled is not None:
-        policies.append(checkpoint_spec(bundled, name="mappo (bundled)"))
+        policies.append(checkpoint_spec(bundled, name=f"{BUNDLED_ALGO} (bundled)"))
     else:
         print(f"[demo] no bundled policy for {args.setup!r} (build one with `make pretrained`)")
     if args.train_minutes > 0:
-        ckpt = _train(args.setup, args.train_minutes, out)
-        policies.append(checkpoint_spec(ckpt, name=f"mappo ({args.train_minutes:g} min)"))
+        from powergrid.training import CLI_DEFAULT_TRAINER, DEMO_ALGO
+
+        trainer = args.trainer or CLI_DEFAULT_TRAINER
+        ckpt = _train(args.setup, args.train_minutes, out, trainer)
+        policies.append(checkpoint_spec(
+            ckpt, name=f"{DEMO_ALGO} ({trainer}, {args.train_minutes:g} min)"))
 
     print(f"[demo] evaluating {len(policies)} policies on {args.days} test day(s) ...")
     df = evaluate(args.setup, policies, days=args.days, out_dir=out)

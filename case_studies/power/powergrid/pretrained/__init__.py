@@ -6,13 +6,15 @@ pickle-free format (:mod:`heron.training.safe_policy`): ``heron_policy.json``
 network's layers) and ``heron_actor.safetensors`` (its weights, tensors only).
 Loading a bundle parses JSON and raw tensors; it never unpickles and cannot run
 code. Critic, optimiser and algorithm state are dropped (about 60 KB), so a bundle
-can be evaluated but not resumed. Rebuild with ``make pretrained`` (trains for 20
-minutes with bench/bench_training.py, then ``python -m powergrid.pretrained export
-<checkpoint> <setup>``).
+can be evaluated but not resumed. A TorchRL bundle is ``heron_torchrl.json`` (spaces,
+normaliser, algorithm) and ``actor.safetensors``. Rebuild with ``make pretrained``
+(trains with ``bench/bench_training.py --trainer torchrl``, then ``python -m
+powergrid.pretrained export <checkpoint> <setup> [algo]``).
 
-``ieee34_ieee13_mappo`` was converted from RLlib's pickled module files with
-``export_safe_policy``; its actions on test days are identical to the RLlib
-module's (same evaluation numbers).
+``ieee34_ieee13_mappo-lag`` (the demo's) is a TorchRL MAPPO-Lag policy; the older
+RLlib MAPPO bundle ``ieee34_ieee13_mappo`` stays for comparison (converted from
+RLlib's pickled module files with ``export_safe_policy``; its actions are identical to
+the RLlib module's).
 """
 
 from __future__ import annotations
@@ -23,29 +25,41 @@ from pathlib import Path
 PRETRAINED_DIR = Path(__file__).parent
 
 
-def pretrained_checkpoint(setup: str = "ieee34_ieee13", algo: str = "mappo") -> Path | None:
+#: The algorithm of the bundle `make demo` shows, and its trainer's marker file.
+BUNDLED_ALGO = "mappo-lag"
+_MARKERS = ("heron_torchrl.json", "heron_policy.json")   # TorchRL, RLlib bundles
+
+
+def pretrained_checkpoint(setup: str = "ieee34_ieee13", algo: str = BUNDLED_ALGO
+                          ) -> Path | None:
     path = PRETRAINED_DIR / f"{setup}_{algo}"
-    return path if (path / "heron_policy.json").exists() else None
+    return path if any((path / m).exists() for m in _MARKERS) else None
 
 
-def export(checkpoint: str | Path, setup: str, algo: str = "mappo") -> Path:
+def export(checkpoint: str | Path, setup: str, algo: str = BUNDLED_ALGO) -> Path:
     """Write the pickle-free inference files of ``checkpoint`` as the bundle for ``setup``.
 
-    A checkpoint written by heron.training already carries them and is copied as
-    is; an older one (RLlib files only) is converted, which unpickles it once: only
-    export checkpoints you trust.
+    A TorchRL checkpoint gives ``heron_torchrl.json`` + ``actor.safetensors``. An RLlib
+    checkpoint written by heron.training already carries its pickle-free files and is
+    copied as is; an older one (RLlib files only) is converted, which unpickles it
+    once: only export checkpoints you trust.
     """
     from heron.training.safe_policy import export_safe_policy
 
     src = Path(checkpoint)
-    if not (src / "heron_policy.json").exists():
-        raise FileNotFoundError(f"{src} is not a heron.training checkpoint "
-                                "(no heron_policy.json); pass .../checkpoints/final.")
+    if (src / "heron_torchrl.json").exists():
+        from heron.training.torchrl.policy import export_actor as write
+    elif (src / "heron_policy.json").exists():
+        write = export_safe_policy
+    else:
+        raise FileNotFoundError(f"{src} is not a heron.training checkpoint (no "
+                                "heron_torchrl.json or heron_policy.json); pass "
+                                ".../checkpoints/final.")
     dst = PRETRAINED_DIR / f"{setup}_{algo}"
     tmp = dst.with_name(dst.name + ".partial")     # the old bundle stays until this works
     if tmp.exists():
         shutil.rmtree(tmp)
-    export_safe_policy(src, tmp)
+    write(src, tmp)
     if dst.exists():
         shutil.rmtree(dst)
     return tmp.rename(dst)

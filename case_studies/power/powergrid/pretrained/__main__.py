@@ -2,8 +2,8 @@
 
 import sys
 
-from powergrid.pretrained import export
+from powergrid.pretrained import BUNDLED_ALGO, export
 
 if len(sys.argv) < 4 or sys.argv[1] != "export":
     sys.exit("usage: python -m powergrid.pretrained export CHECKPOINT SETUP [ALGO]")
-print(export(sys.argv[2], sys.argv[3], *(sys.argv[4:5] or ["mappo"])))
+print(export(sys.argv[2], sys.argv[3], *(sys.argv[4:5] or [BUNDLED_ALGO])))
