@@ -23,7 +23,8 @@ the one whose replay has the fewest violating agent-steps, the earliest on ties.
 
 Fixing taps restricts the model, so the corrected plan can cost more than the
 uncorrected one. ``OracleResult.uncorrected_objective`` keeps the uncorrected
-cost, and ``relaxed_objective`` stays the plain relaxation's lower bound.
+cost. ``relaxed_objective`` stays the unrestricted model's plain relaxation, a
+lower bound for both plans.
 """
 
 from __future__ import annotations
@@ -76,6 +77,9 @@ def correct_by_replay(env: Any, sc: DayScenario, res: OracleResult, *,
         new.ac_rounds = k + 1
         new.fixed_tap_hours = np.flatnonzero(fixed).tolist()
         new.uncorrected_objective = res.objective
+        # the corrected plan is feasible for the unrestricted model too: that model's
+        # relaxation stays its lower bound
+        new.relaxed_objective = res.relaxed_objective
         solve_s += new.solve_time_s
         build_s += new.build_time_s
         if new.status != "optimal":

@@ -91,6 +91,9 @@ class OracleResult:
             "soc_gap_abs": self.soc_gap.get("max_abs", float("nan")),
             "relaxed_objective": self.relaxed_objective, "exact": self.exact,
             "violations": len(self.violations),
+            "ac_rounds": self.ac_rounds, "fixed_tap_hours": self.fixed_tap_hours,
+            "uncorrected_objective": self.uncorrected_objective,
+            "replay_violations": self.replay_violations,
         }
 
     def to_policies(self, env: Any) -> dict[str, Any]:
