@@ -34,8 +34,8 @@ import cvxpy as cp
 import numpy as np
 from scipy import sparse
 
-#: Clarabel settings of the direct path: the oracle's tolerances, no presolve (data
-#: updates need it off), no iterative refinement (module docstring)
+#: Clarabel settings of the direct path: no presolve (data updates need it off), no
+#: iterative refinement (module docstring); tolerances come from the caller
 FAST_SETTINGS: dict[str, Any] = {"presolve_enable": False,
                                  "iterative_refinement_enable": False}
 #: Clarabel statuses and what cvxpy calls them
