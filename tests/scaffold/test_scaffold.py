@@ -178,3 +178,29 @@ def test_pip_install_editable_into_fresh_venv(tmp_path: Path):
     out = _run([str(py), "-m", "pytest", "tests", "-q", "-p", "no:cacheprovider"],
                cwd=project).stdout
     assert "6 passed" in out
+
+
+def test_generated_env_takes_an_execution_mode(project: Path):
+    """The generated env passes ``execution`` to heron, so DistributedHost can run it
+    with the proxy mode it chooses: direct and proxy modes give the same episode."""
+    code = (
+        "import numpy as np\n"
+        "from heron.envs.execution import DirectExecution, ProxyExecution\n"
+        "from heron.messaging.memory import InMemoryBroker\n"
+        "from powergrid.envs.example_env import PowergridEnv\n"
+        "def run(mode):\n"
+        "    env = PowergridEnv({'max_episode_steps': 5}, execution=mode)\n"
+        "    obs, _ = env.reset(seed=3)\n"
+        "    out = []\n"
+        "    while env.agents:\n"
+        "        obs, rew, *_ = env.step({a: np.full(env.action_space(a).shape, 0.3, 'float32')\n"
+        "                                 for a in env.agents})\n"
+        "        out.append([float(rew[a]) for a in sorted(rew)])\n"
+        "    return out\n"
+        "a = run(DirectExecution())\n"
+        "b = run(ProxyExecution(InMemoryBroker()))\n"
+        "assert a == b and len(a) == 5, (a, b)\n"
+        "print('same')\n"
+    )
+    out = _run([sys.executable, "-c", code], cwd=project, PYTHONPATH=str(project)).stdout
+    assert "same" in out
