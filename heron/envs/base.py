@@ -167,6 +167,10 @@ class HeronParallelEnv(ParallelEnv):
     def _reset_domain(self, seed: int | None, options: dict | None) -> None:
         """Reset domain state (time series, network); default: nothing."""
 
+    def _load_step_data(self) -> None:
+        """This step's exogenous data (loads, prices, weather), before any action is
+        applied; called only once the actions are validated. Default: none."""
+
     def _apply_actions(self, actions: dict[str, np.ndarray]) -> None:
         """Apply already validated native actions (see :meth:`validate_actions`) as the
         execution mode delivers them."""
@@ -400,7 +404,10 @@ class HeronParallelEnv(ParallelEnv):
         if not self.agents:
             raise RuntimeError("step() called on a finished episode; call reset() first.")
         # validate everything first: a rejected step must change nothing
-        self._apply_actions(self.validate_actions(actions))
+        valid = self.validate_actions(actions)
+        # the step in order: this step's data -> actions -> simulation -> rewards/obs
+        self._load_step_data()
+        self._apply_actions(valid)
         extra = self._simulate() or {}
         self._t += 1
         rewards, safety = self._reward_and_safety()

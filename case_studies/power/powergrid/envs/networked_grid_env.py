@@ -267,13 +267,16 @@ class NetworkedGridEnv(HeronParallelEnv):
             agent.write_setpoints()
         self._solve_and_sync()
 
+    def _load_step_data(self) -> None:
+        self._set_exogenous(self._t)
+
     def _apply_actions(self, actions: dict[str, np.ndarray]) -> None:
         """Apply the actions :meth:`validate_actions` returned (native, finite, clipped).
 
         Nothing here rejects an action any more: the base ``step`` validated all of
-        them first, so a bad one changes no state in any mode.
+        them first, so a bad one changes no state in any mode. This hour's data is
+        already in (:meth:`_load_step_data`).
         """
-        self._set_exogenous(self._t)
         actions = self.execution.deliver(actions)
         self._price_actions = {}
         for agent_id in self.agents:
