@@ -115,12 +115,6 @@ def _train_one(setup: str, algo: str, seed: int, minutes: float, out: Path, trai
     return Path(result.run_dir)
 
 
-def learnt_spec(checkpoint: Path, name: str, trainer: str) -> Any:
-    """A final checkpoint as a deterministic policy (either trainer's: the loader
-    recognises a TorchRL checkpoint by its ``heron_torchrl.json``)."""
-    return checkpoint_spec(checkpoint, name=name)
-
-
 def read_curve(run_dir: Path) -> pd.DataFrame:
     """A run's ``metrics.csv`` (env_steps, cost_mean, violation_rate per iteration)."""
     with open(run_dir / "metrics.csv", newline="") as f:
@@ -290,7 +284,8 @@ def run_benchmark(setup: str, out_dir: str | Path, *, algos: Sequence[str] = ("m
                        parallel=parallel, existing=existing_runs) if algos else {})
     learnt = {a: [f"{a}/seed{s}" for s in range(seeds)] for a in algos}
     specs: list[Any] = list(baselines) + [
-        learnt_spec(run / "checkpoints" / "final", f"{a}/seed{s}", trainer)
+        # either trainer's checkpoint: the loader recognises TorchRL's heron_torchrl.json
+        checkpoint_spec(run / "checkpoints" / "final", name=f"{a}/seed{s}")
         for (a, s), run in runs.items()]
     log(f"[benchmark] evaluating {len(specs)} policies on {len(day_list)} test days")
     df, _ = run_policies(env, specs, day_list)
