@@ -71,6 +71,7 @@ from heron.core.action import (
     to_real_array,
 )
 from heron.envs.execution import ExecutionMode, execution_from_config
+from heron.envs.keys import ALL_AGENTS_KEY
 from heron.messaging.base import MessageBroker
 
 
@@ -419,8 +420,8 @@ class HeronParallelEnv(ParallelEnv):
         truncated = self._t >= self.max_episode_steps or self._truncate_early()
         terminateds = {a: False for a in self.agents}
         truncateds = {a: truncated for a in self.agents}
-        terminateds["__all__"] = False
-        truncateds["__all__"] = truncated
+        terminateds[ALL_AGENTS_KEY] = False
+        truncateds[ALL_AGENTS_KEY] = truncated
         infos = {a: {"safety": float(safety[a]), **extra.get(a, {})} for a in self.agents}
         if truncated:
             self.agents = []

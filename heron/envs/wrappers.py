@@ -1,8 +1,9 @@
 """Wrappers between HERON's env dialect and strict library APIs.
 
-HERON envs return RLlib-style ``"__all__"`` entries in the termination and
-truncation dicts. Pure PettingZoo code does not expect them (PettingZoo's API test
-merely warns); :class:`StrictPettingZoo` removes them.
+HERON envs return RLlib-style ``"__all__"`` entries
+(:data:`~heron.envs.keys.ALL_AGENTS_KEY`) in the termination and truncation dicts.
+Pure PettingZoo code does not expect them (PettingZoo's API test merely warns);
+:class:`StrictPettingZoo` removes them with :func:`~heron.envs.keys.agent_entries`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from pettingzoo import ParallelEnv
+
+from heron.envs.keys import agent_entries
 
 
 class StrictPettingZoo(ParallelEnv):
@@ -37,9 +40,7 @@ class StrictPettingZoo(ParallelEnv):
 
     def step(self, actions: dict[str, Any]):
         obs, rew, term, trunc, info = self.env.step(actions)
-        term = {k: v for k, v in term.items() if k != "__all__"}
-        trunc = {k: v for k, v in trunc.items() if k != "__all__"}
-        return obs, rew, term, trunc, info
+        return obs, rew, agent_entries(term), agent_entries(trunc), info
 
     def state(self):
         return self.env.state()

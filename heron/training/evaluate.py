@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from heron.core.policies import Policy
+from heron.envs.keys import agent_entries
 from heron.training.wrappers import normalize_observation, pad_observation, unpad_action
 
 MODULES_SUBDIR = Path("learner_group") / "learner" / "rl_module"
@@ -262,7 +263,7 @@ def rollout(env: Any, policies: dict[str, Policy], seed: int | None = None) -> d
         actions = {a: policies[a].forward(obs[a]) for a in env.agents}
         obs, rew, _, _, infos = env.step(actions)
         totals["steps"] += 1
-        totals["return"] += float(sum(v for k, v in rew.items() if k != "__all__"))
+        totals["return"] += float(sum(agent_entries(rew).values()))
         for info in infos.values():
             totals["cost"] += float(info.get("cost", 0.0))
             s = float(info.get("safety", 0.0))

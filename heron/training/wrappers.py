@@ -39,13 +39,12 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
-
-def _strip_all(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in d.items() if k != "__all__"}
+from heron.envs.keys import agent_entries
 
 
 class _ParallelWrapper(ParallelEnv):
-    """Forward everything to ``env``; strip RLlib-style ``"__all__"`` keys from step.
+    """Forward everything to ``env``; strip RLlib-style ``"__all__"`` keys from step
+    (:func:`heron.envs.keys.agent_entries`).
 
     ``ParallelPettingZooEnv`` recomputes ``"__all__"`` from the per-agent flags, and
     an ``"__all__"`` entry coming *in* would be counted as an agent by it.
@@ -76,7 +75,7 @@ class _ParallelWrapper(ParallelEnv):
 
     def step(self, actions: dict[str, Any]):
         obs, rew, term, trunc, info = self.env.step(actions)
-        return obs, rew, _strip_all(term), _strip_all(trunc), info
+        return obs, rew, agent_entries(term), agent_entries(trunc), info
 
     def state(self) -> np.ndarray:
         return np.asarray(self.env.state(), dtype=np.float32)
@@ -175,7 +174,7 @@ class PadToCommonSpaces(_ParallelWrapper):
     def step(self, actions: dict[str, Any]):
         inner = {a: unpad_action(self.spec, a, act) for a, act in actions.items()}
         obs, rew, term, trunc, info = self.env.step(inner)
-        return self._pad(obs), rew, _strip_all(term), _strip_all(trunc), info
+        return self._pad(obs), rew, agent_entries(term), agent_entries(trunc), info
 
 
 class GlobalStateObservation(_ParallelWrapper):
@@ -229,7 +228,7 @@ class GlobalStateObservation(_ParallelWrapper):
 
     def step(self, actions: dict[str, Any]):
         obs, rew, term, trunc, info = self.env.step(actions)
-        return self._wrap(obs), rew, _strip_all(term), _strip_all(trunc), info
+        return self._wrap(obs), rew, agent_entries(term), agent_entries(trunc), info
 
 
 def observation_stats(
@@ -320,7 +319,7 @@ class NormalizeObservation(_ParallelWrapper):
 
     def step(self, actions: dict[str, Any]):
         obs, rew, term, trunc, info = self.env.step(actions)
-        return self._norm(obs), rew, _strip_all(term), _strip_all(trunc), info
+        return self._norm(obs), rew, agent_entries(term), agent_entries(trunc), info
 
 
 class ScaleReward(_ParallelWrapper):
@@ -334,8 +333,8 @@ class ScaleReward(_ParallelWrapper):
 
     def step(self, actions: dict[str, Any]):
         obs, rew, term, trunc, info = self.env.step(actions)
-        rew = {a: float(r) * self.scale for a, r in rew.items() if a != "__all__"}
-        return obs, rew, _strip_all(term), _strip_all(trunc), info
+        rew = {a: float(r) * self.scale for a, r in agent_entries(rew).items()}
+        return obs, rew, agent_entries(term), agent_entries(trunc), info
 
 
 def wrap_for_algo(

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from gymnasium.spaces import Box
 
+from heron.envs import ALL_AGENTS_KEY
 from powergrid.agents.device_agent import DeviceAgent
 from powergrid.agents.power_grid_agent import DEVICE_REGISTRY
 from powergrid.core.features.electrical import ElectricalBasePh
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         total_cost += infos["MG1"]["cost"]
         print(f"{t:>4} {wt.available_power:>9.3f} {wt.state.electrical.p_MW:>8.3f} "
               f"{infos['MG1']['grid_import_MW']:>10.3f} {infos['MG1']['cost']:>8.2f}")
-        if trunc["__all__"]:
+        if trunc[ALL_AGENTS_KEY]:
             break
     print(f"wind energy delivered: {total_wind:.2f} MWh, total cost: {total_cost:.2f} $")
     return {"wind_MWh": total_wind, "cost": total_cost}
