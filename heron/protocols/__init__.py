@@ -1,10 +1,19 @@
 """Coordination protocols.
 
-Vertical protocols turn a coordinator's decision into subordinates' actions
-(``coordinate``); horizontal protocols let peers trade or agree (``exchange``).
+Vertical protocols (:class:`VerticalProtocol`, ``kind == "vertical"``) turn a
+coordinator's decision into subordinates' actions (``coordinate``); horizontal
+protocols (:class:`HorizontalProtocol`, ``kind == "horizontal"``) let peers trade or
+agree (``exchange``). The registry lists and builds them by name and kind.
 """
 
-from heron.protocols.base import Protocol
+from heron.protocols.base import (
+    HORIZONTAL,
+    PROTOCOL_KINDS,
+    VERTICAL,
+    HorizontalProtocol,
+    Protocol,
+    VerticalProtocol,
+)
 from heron.protocols.horizontal import (
     ClearingResult,
     ConsensusProtocol,
@@ -15,11 +24,21 @@ from heron.protocols.horizontal import (
     orders_from_actions,
     settlement,
 )
-from heron.protocols.registry import PROTOCOL_REGISTRY, make_protocol, register_protocol
+from heron.protocols.registry import (
+    PROTOCOL_REGISTRY,
+    make_protocol,
+    protocol_names,
+    register_protocol,
+)
 from heron.protocols.vertical import PriceSignalProtocol, SetpointProtocol
 
 __all__ = [
     "Protocol",
+    "VerticalProtocol",
+    "HorizontalProtocol",
+    "VERTICAL",
+    "HORIZONTAL",
+    "PROTOCOL_KINDS",
     "SetpointProtocol",
     "PriceSignalProtocol",
     "P2PTradingProtocol",
@@ -32,5 +51,6 @@ __all__ = [
     "settlement",
     "PROTOCOL_REGISTRY",
     "make_protocol",
+    "protocol_names",
     "register_protocol",
 ]

@@ -10,9 +10,9 @@ Two mechanisms are provided, both domain-agnostic (numpy only):
   which is how peers agree on a shared quantity (a price, a setpoint, an estimate)
   without a coordinator.
 
-Neither slices a coordinator's action, so ``coordinate`` (the vertical entry point)
-raises and points to ``clear`` / ``run``; ``exchange`` is the horizontal entry point
-promised by :class:`~heron.protocols.base.Protocol`.
+Both are :class:`~heron.protocols.base.HorizontalProtocol` (``kind ==
+"horizontal"``): ``exchange`` is their entry point (the same as ``clear`` / ``run``),
+and ``coordinate``, the vertical entry point, raises and says to call ``exchange``.
 
 Why bad input is *rejected* rather than *raised* in the market: orders are usually
 produced by a learning policy, and one nonsensical order (NaN price, negative
@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from heron.protocols.base import Protocol
+from heron.protocols.base import HorizontalProtocol
 
 Side = Literal["buy", "sell"]
 BUY: Side = "buy"
@@ -230,7 +230,7 @@ class _Live:
     remaining: float
 
 
-class P2PTradingProtocol(Protocol):
+class P2PTradingProtocol(HorizontalProtocol):
     """Peer-to-peer double auction with deterministic matching.
 
     **Matching.** Valid buy orders are sorted by price descending, valid sell orders
@@ -303,14 +303,6 @@ class P2PTradingProtocol(Protocol):
         self.last_result: ClearingResult | None = None
 
     # -- Protocol interface ---------------------------------------------------------
-    def coordinate(self, coordinator_action: Any, subordinates: dict[str, Any]) -> dict[str, Any]:
-        """Not a vertical protocol: there is no coordinator action to split."""
-        raise NotImplementedError(
-            "P2PTradingProtocol is a horizontal (peer-to-peer) protocol and does not split "
-            "a coordinator's action; build orders (e.g. with orders_from_actions) and call "
-            "clear(orders) / exchange(orders) instead."
-        )
-
     def exchange(self, orders: Iterable[Any]) -> ClearingResult:
         """Horizontal entry point; identical to :meth:`clear`."""
         return self.clear(orders)
@@ -518,7 +510,7 @@ def metropolis_weights(ids: Sequence[str], neighbours: Mapping[str, Iterable[str
     return w
 
 
-class ConsensusProtocol(Protocol):
+class ConsensusProtocol(HorizontalProtocol):
     """Distributed averaging ``x <- W x`` over a communication graph.
 
     ``weights="metropolis"`` (default) builds Metropolis-Hastings weights from the
@@ -574,13 +566,6 @@ class ConsensusProtocol(Protocol):
         self.max_iter = int(max_iter)
         self.symmetrize = symmetrize
         self.last_result: ConsensusResult | None = None
-
-    def coordinate(self, coordinator_action: Any, subordinates: dict[str, Any]) -> dict[str, Any]:
-        """Not a vertical protocol: there is no coordinator action to split."""
-        raise NotImplementedError(
-            "ConsensusProtocol is a horizontal (peer-to-peer) protocol and does not split a "
-            "coordinator's action; call run(values, neighbours) / exchange(values, neighbours)."
-        )
 
     def exchange(self, values: Mapping[str, Any], neighbours: Mapping[str, Iterable[str]]) -> ConsensusResult:
         """Horizontal entry point; identical to :meth:`run`."""

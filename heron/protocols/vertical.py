@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from heron.core.action import ActionError, nonfinite_message, short_repr, to_real_array
-from heron.protocols.base import Protocol
+from heron.protocols.base import VerticalProtocol
 
 
 def _action_dim(agent: Any) -> int:
@@ -17,7 +17,7 @@ def _action_dim(agent: Any) -> int:
     return int(np.prod(space.shape))
 
 
-class SetpointProtocol(Protocol):
+class SetpointProtocol(VerticalProtocol):
     """Direct control: slice a flat coordinator action into each subordinate's share.
 
     Slices follow the subordinates' insertion order, which is also the order of the
@@ -65,7 +65,7 @@ class SetpointProtocol(Protocol):
         return out
 
 
-class PriceSignalProtocol(Protocol):
+class PriceSignalProtocol(VerticalProtocol):
     """Indirect control: broadcast a price; each device chooses its own response.
 
     The coordinator's action is a price (a scalar, or a normalised value in [-1, 1]

@@ -177,7 +177,7 @@ def test_constructor_validation():
 def test_protocol_interface():
     m = P2PTradingProtocol()
     assert isinstance(m, Protocol) and m.name == "p2p"
-    with pytest.raises(NotImplementedError, match=r"clear\(orders\)"):
+    with pytest.raises(NotImplementedError, match=r"P2PTradingProtocol\.exchange\(orders\)"):
         m.coordinate([0.0], {})
     r = m.exchange([Order("b", B, 1.0, 2.0), Order("s", S, 1.0, 1.0)])
     assert m.last_result is r and r.volume == 1.0
@@ -419,7 +419,8 @@ def test_consensus_custom_matrix():
 
 def test_consensus_protocol_interface():
     cp = ConsensusProtocol()
-    with pytest.raises(NotImplementedError, match=r"run\(values, neighbours\)"):
+    with pytest.raises(NotImplementedError,
+                       match=r"ConsensusProtocol\.exchange\(values, neighbours\)"):
         cp.coordinate(0, {})
     res = cp.exchange({"a": 1.0}, {})
     assert res.converged and res.values == {"a": 1.0} and cp.last_result is res

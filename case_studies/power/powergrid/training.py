@@ -126,9 +126,9 @@ def env_config_for(cfg: TrainConfig) -> dict[str, Any]:
     env_config["penalty"] = max(float(env_config.get("penalty", 0.0)), TRAIN_SAFETY_PENALTY)
     if cfg.protocol is not None:
         # Fail now, not after Ray started and the first env was built.
-        from heron.protocols.registry import PROTOCOL_REGISTRY
+        from powergrid.envs.protocols import accepted_protocols
 
-        valid = sorted({*PROTOCOL_REGISTRY, "p2p"} - {"consensus"})
+        valid = accepted_protocols()
         if cfg.protocol not in valid:
             raise SystemExit(
                 f"error: unknown --protocol {cfg.protocol!r}; choose one of {valid}."

@@ -66,26 +66,30 @@ class MultiAgentMicrogrids(NetworkedGridEnv):
     def _make_protocol(self):
         """Device-level protocol of each microgrid, by name from heron's protocol registry.
 
-        ``p2p`` is a market *between* microgrids, so their devices get setpoints;
-        ``price_signal`` makes the agent's action one normalised price; any protocol
-        registered with ``heron.protocols.registry.register_protocol`` works too.
+        The names accepted are :func:`powergrid.envs.protocols.accepted_protocols`:
+        every vertical protocol (``setpoint``, ``price_signal``, any registered with
+        ``heron.protocols.registry.register_protocol``) and ``p2p``, a market
+        *between* microgrids, so their devices get setpoints; ``price_signal`` makes
+        the agent's action one normalised price.
         """
-        from heron.protocols.registry import PROTOCOL_REGISTRY, make_protocol
+        from heron.protocols import PROTOCOL_REGISTRY, VERTICAL, make_protocol
+        from powergrid.envs.protocols import MARKET_PROTOCOL, accepted_protocols
 
         name = self.env_config.get("protocol", "setpoint")
-        if name == "p2p":
+        if name == MARKET_PROTOCOL:
             return SetpointProtocol()
         if name == "price_signal":
             # the agent's action is one normalised price signal in [-1, 1] -> [0, 100] $/MWh
             return PriceSignalProtocol(price_min=0.0, price_max=100.0, normalized=True)
-        if name not in PROTOCOL_REGISTRY:
-            valid = sorted({*PROTOCOL_REGISTRY, "p2p"} - {"consensus"})
+        valid = accepted_protocols()
+        if name not in valid:
+            if isinstance(name, str) and name in PROTOCOL_REGISTRY:
+                cls = PROTOCOL_REGISTRY[name]
+                raise ConfigError(f"protocol {name!r} ({cls.__name__}) is a {cls.kind} protocol; "
+                                  f"it cannot dispatch devices. Choose one of {valid}.")
             raise ConfigError(f"Unknown protocol {name!r}; choose one of {valid} or register "
                               "your own with heron.protocols.registry.register_protocol.")
-        if name == "consensus":
-            raise ConfigError("protocol 'consensus' is a horizontal averaging protocol; it "
-                              "cannot dispatch devices. Use setpoint, price_signal or p2p.")
-        return make_protocol(name)
+        return make_protocol(name, kind=VERTICAL)
 
     def _build_agents(self) -> None:
         self.agent_dict = {}

@@ -69,11 +69,11 @@ def _known_backend(value: str) -> str:
 
 
 def _known_protocol(value: str) -> str:
-    """What the env accepts: heron's registered protocols and ``p2p`` (not ``consensus``,
-    a horizontal averaging protocol that cannot dispatch devices)."""
-    from heron.protocols.registry import PROTOCOL_REGISTRY
+    """What the env accepts (:func:`powergrid.envs.protocols.accepted_protocols`):
+    heron's vertical protocols and the env's market ``p2p``."""
+    from powergrid.envs.protocols import accepted_protocols
 
-    return _one_of("protocol", value, sorted({*PROTOCOL_REGISTRY, "p2p"} - {"consensus"}))
+    return _one_of("protocol", value, accepted_protocols())
 
 
 def _known_broker(value: Any) -> Any:
