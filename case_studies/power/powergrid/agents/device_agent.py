@@ -58,6 +58,11 @@ class DeviceAgent(FieldAgent):
     #: with :func:`~powergrid.agents.config_schema.device_config`); setup validation
     #: checks a config against it. ``None``: validation instantiates the device instead.
     config_class: ClassVar[type | None] = None
+    #: optional: the same maths on arrays, for the vectorized env -- a subclass of
+    #: :class:`powergrid.envs.array_devices.ArrayDevices`. It counts only on the class
+    #: that declares it (a subclass re-declares it if its maths are unchanged); without
+    #: it ``VectorMultiAgentMicrogrids`` steps the device copy by copy.
+    array_devices: ClassVar[type | None] = None
 
     def __init__(
         self,

@@ -30,12 +30,20 @@ independent random days; test copies walk the test days in order, copy ``i`` tak
 days ``i, i + N, i + 2N, ...``, so N copies cover every test day once per round.
 
 Devices: the built-in Generator (without commitment), ESS, PV and WindTurbine run as
-arrays. Any other device (a custom ``DeviceAgent`` subclass written as in the
-guide's recipe, a generator with ``allow_commitment``, an RL-controlled
-``Transformer``) runs through a per-copy fallback: one instance per copy, its own
-methods called copy by copy -- correct, slower, with a one-time warning naming the
-class. Protocols: ``setpoint`` only; ``price_signal`` and ``p2p`` are refused with a
-ConfigError that says to use ``MultiAgentMicrogrids``.
+arrays (exact classes only: a subclass may change their maths). A user's device class
+runs as arrays too when it declares ``array_devices``, an
+:class:`~powergrid.envs.array_devices.ArrayDevices` subclass with the same maths on
+``[N, D]`` arrays: all its instances, in every microgrid and copy, are one group, stepped
+with one call per phase. Any other device (a ``DeviceAgent`` subclass written as in the
+guide's recipe without array methods, a subclass that inherits but does not re-declare
+them, a generator with ``allow_commitment``, an RL-controlled ``Transformer``) runs
+through a per-copy fallback: one instance per copy, its own methods called copy by
+copy -- correct, slower, with a one-time :class:`PerCopyFallbackWarning` naming the class
+and why. Both paths share one plumbing (:class:`_External`: network row, bus, action
+columns, observation block, injection/cost/safety columns), and table signs come from
+:data:`powergrid.powerflow.base.TABLE_SIGN`. Protocols: ``setpoint`` only;
+``price_signal`` and ``p2p`` are refused with a ConfigError that says to use
+``MultiAgentMicrogrids``.
 """
 
 from __future__ import annotations
@@ -55,12 +63,52 @@ from powergrid.agents.generator import Generator
 from powergrid.agents.grid_agent import rated_power, renewable_source
 from powergrid.agents.renewables import RenewableGenerator
 from powergrid.agents.storage import ESS
+from powergrid.envs.array_devices import ArrayDevices, ArrayDevicesError, array_devices_of
+from powergrid.powerflow.base import TABLE_SIGN
 
 _WARNED: set[type] = set()
 
 
 class PerCopyFallbackWarning(UserWarning):
     """A device type without array maths is stepped copy by copy (correct, slower)."""
+
+
+@dataclass
+class _External:
+    """A device outside the built-in groups: stepped by its class's ``ArrayDevices``
+    (``block``/``pos``) or by one instance per copy (``insts``, the fallback). Either
+    way its injection, cost and safety live in column ``k`` of the ``ext_*`` arrays."""
+
+    cls: type
+    agent: int        # owning microgrid (position)
+    kind: str         # pp_element: "sgen" | "storage" | "trafo"
+    row: int          # sgen / storage / trafo row
+    bus: int          # bus row (terminal voltage)
+    act: int          # first action column
+    dim: int          # action size
+    renewable: bool   # has ``available_power`` (the single env sets it hourly)
+    wind: bool
+    rated: float
+    obs_size: int     # entries of its upper_level observation block
+    insts: list[Any] | None = None
+    block: int = -1
+    pos: int = -1
+
+
+@dataclass
+class _ArrayBlock:
+    """One ``ArrayDevices`` over its D devices (all microgrids), copy axis first."""
+
+    cls: type
+    maths: ArrayDevices
+    cols: np.ndarray       # [D] columns of the ext_* arrays
+    act: np.ndarray        # [D, A] action columns
+    bus: np.ndarray        # [D] bus rows
+    ext: list[_External]
+
+    @property
+    def name(self) -> str:
+        return f"{self.cls.__module__}.{self.cls.__qualname__}"
 
 
 
@@ -185,23 +233,85 @@ class VectorMultiAgentMicrogrids:
             dso_cfg = tpl.env_config.get("dso_config", {}) or {}
             self._dso_series = tpl._series("load", dso_cfg.get("load_profile"))
 
-    def _add_fallback(self, ai: int, dev: Any, kind: str, row: int, bus: int, col: int,
-                      dim: int) -> None:
+    def _array_maths(self, dev: Any, kind: str) -> tuple[type[ArrayDevices] | None, str]:
+        """The device's own ``ArrayDevices`` class, or None and why the fallback runs."""
         cls = type(dev)
-        if cls not in _WARNED:
-            _WARNED.add(cls)
-            warnings.warn(
-                f"{cls.__module__}.{cls.__name__} has no array maths in powergrid.physics; "
-                "VectorMultiAgentMicrogrids steps it copy by copy (correct, slower).",
-                PerCopyFallbackWarning, stacklevel=4)
-        self._fallback.append({
-            "agent": ai, "kind": kind, "row": row, "bus": bus, "act": col, "dim": dim,
-            "insts": [copy_module.deepcopy(dev) for _ in range(self.num_envs)],
-            "renewable": hasattr(dev, "available_power"),
-            "wind": renewable_source(dev) == "wind", "rated": rated_power(dev)})
+        maths = array_devices_of(cls)
+        if maths is not None and kind != "trafo":
+            return maths, ""
+        if maths is not None:
+            return None, "its array_devices are not used for pp_element 'trafo' (taps)"
+        parent = next((b for b in cls.__mro__[1:] if b.__dict__.get("array_devices")), None)
+        if parent is not None:
+            return None, (f"it inherits array_devices from {parent.__qualname__} without "
+                          "declaring its own (re-declare them if its maths are unchanged)")
+        if cls is Generator:
+            return None, "allow_commitment has no array maths"
+        if isinstance(dev, (Generator, ESS, RenewableGenerator)):
+            return None, ("a subclass of a built-in device may change its maths, so the "
+                          "built-in array maths are not used (declare array_devices)")
+        return None, ("it declares no array_devices (see powergrid.envs.array_devices)")
+
+    def _add_external(self, ai: int, dev: Any, kind: str, row: int, bus: int, col: int,
+                      dim: int, pending: dict[tuple, tuple[type, list]]) -> None:
+        cls = type(dev)
+        maths, why = self._array_maths(dev, kind)
+        ext = _External(cls=cls, agent=ai, kind=kind, row=row, bus=bus, act=col, dim=dim,
+                        renewable=hasattr(dev, "available_power"),
+                        wind=renewable_source(dev) == "wind", rated=rated_power(dev),
+                        obs_size=len(dev.state.names("upper_level")))
+        if maths is None:
+            if cls not in _WARNED:
+                _WARNED.add(cls)
+                warnings.warn(
+                    f"{cls.__module__}.{cls.__qualname__}: {why}; VectorMultiAgentMicrogrids "
+                    "steps it copy by copy (correct, slower).",
+                    PerCopyFallbackWarning, stacklevel=4)
+            ext.insts = [copy_module.deepcopy(dev) for _ in range(self.num_envs)]
+        else:  # one block per class (and action / observation size, should those vary)
+            key = (cls, kind, dim, ext.obs_size, ext.renewable)
+            pending.setdefault(key, (maths, []))[1].append((len(self._ext), dev))
+        self._ext.append(ext)
+
+    def _build_blocks(self, pending: dict[tuple, tuple[type, list]]) -> None:
+        self._blocks: list[_ArrayBlock] = []
+        for maths_cls, members in pending.values():
+            exts = [self._ext[k] for k, _ in members]
+            maths = maths_cls([dev for _, dev in members], self.num_envs, self.dt)
+            for pos, ext in enumerate(exts):
+                ext.block, ext.pos = len(self._blocks), pos
+            self._blocks.append(_ArrayBlock(
+                cls=exts[0].cls, maths=maths, ext=exts,
+                cols=np.array([k for k, _ in members], dtype=np.int64),
+                act=np.array([[e.act + i for i in range(e.dim)] for e in exts], dtype=np.int64),
+                bus=np.array([e.bus for e in exts], dtype=np.int64)))
+
+    def _checked(self, b: _ArrayBlock, method: str, value: Any, pair: bool = False,
+                 k: int | None = None) -> Any:
+        """``value`` as float64 of the shape the contract promises, else a clear error."""
+        n, d = self.num_envs, len(b.cols)
+        shape = (n, d) if k is None else (n, d, k)
+        what = f"{b.name}.array_devices ({type(b.maths).__qualname__}).{method}()"
+        if pair:
+            if not (isinstance(value, tuple) and len(value) == 2):
+                raise ArrayDevicesError(f"{what} must return a pair of [N, D] arrays, got "
+                                        f"{type(value).__name__}.")
+            return tuple(self._checked(b, method, v) for v in value)
+        arr = np.asarray(value, dtype=np.float64)
+        if arr.shape != shape:
+            dims = "(copies, devices)" if k is None else "(copies, devices, entries)"
+            raise ArrayDevicesError(f"{what} returned shape {arr.shape}, expected {shape} "
+                                    f"{dims} for {d} device(s) in {n} copies.")
+        return arr
+
+    def _block_injection(self, b: _ArrayBlock, copies: np.ndarray) -> None:
+        p, q = self._checked(b, "injection", b.maths.injection(), pair=True)
+        rows = np.ix_(copies, b.cols)
+        self.ext_p[rows], self.ext_q[rows] = p[copies], q[copies]
 
     def _build_devices(self, tpl: Any) -> None:
-        self._fallback: list[dict[str, Any]] = []
+        self._ext: list[_External] = []
+        pending: dict[tuple, tuple[type, list]] = {}
         self.gens, self.ess, self.ren = _Group(), _Group(), _Group()
         self._agent_devices: list[list[tuple[str, int]]] = []  # (group, index) per agent
         self._act_offset: list[int] = []
@@ -216,8 +326,8 @@ class VectorMultiAgentMicrogrids:
                 c = getattr(dev, "config", None)
                 name = f"{agent.agent_id}.{d}"
                 if not self._vectorized(dev):
-                    members.append(("fb", len(self._fallback)))
-                    self._add_fallback(ai, dev, kind, row, bus, col, dim)
+                    members.append(("ext", len(self._ext)))
+                    self._add_external(ai, dev, kind, row, bus, col, dim, pending)
                 elif isinstance(dev, Generator):
                     a, b, c0 = (float(x) for x in c.cost_curve_coefs)
                     members.append(("gen", len(self.gens)))
@@ -252,9 +362,13 @@ class VectorMultiAgentMicrogrids:
         self.ren_p = np.zeros((n, len(self.ren)))
         self.ren_q = np.zeros_like(self.ren_p)
         self.ren_avail = np.zeros_like(self.ren_p)
-        nf = len(self._fallback)
-        self.fb_p, self.fb_q = np.zeros((n, nf)), np.zeros((n, nf))
-        self.fb_cost, self.fb_safety = np.zeros((n, nf)), np.zeros((n, nf))
+        self._build_blocks(pending)
+        self._fallback = [e for e in self._ext if e.insts is not None]
+        nx = len(self._ext)
+        self.ext_p, self.ext_q = np.zeros((n, nx)), np.zeros((n, nx))
+        self.ext_cost, self.ext_safety = np.zeros((n, nx)), np.zeros((n, nx))
+        self.ext_v, self.ext_va = np.ones((n, nx)), np.zeros((n, nx))
+        self._array_obs: list[np.ndarray] = []
         # electrical v/va per device type (observed; kept when a power flow fails)
         self.dev_v = {k: np.ones((n, len(g))) for k, g in self._groups().items()}
         self.dev_va = {k: np.zeros((n, len(g))) for k, g in self._groups().items()}
@@ -317,16 +431,16 @@ class VectorMultiAgentMicrogrids:
             names = agent.observation_names()
             plan: list[tuple[int, int, Any]] = []
             i = 0
-            fallback = {d: k for d, (kind, k) in zip(agent.devices, self._agent_devices[ai])
-                        if kind == "fb"}
+            external = {d: k for d, (kind, k) in zip(agent.devices, self._agent_devices[ai])
+                        if kind == "ext"}
             while i < len(names):
                 base = names[i].split("[")[0]
                 owner = base.split(".")[0]
                 j = i + 1
-                if owner in fallback:  # the device's whole block, from its per-copy instances
+                if owner in external:  # the device's whole block: its array maths or copies
                     while j < len(names) and names[j].split(".")[0] == owner:
                         j += 1
-                    plan.append((i, j, self._fallback_source(fallback[owner])))
+                    plan.append((i, j, self._external_source(external[owner])))
                     i = j
                     continue
                 while j < len(names) and names[j].split("[")[0] == base:
@@ -347,9 +461,17 @@ class VectorMultiAgentMicrogrids:
                                   "MultiAgentMicrogrids.")
             self._dso_sources = [sources[n] for n in names]
 
-    def _fallback_source(self, k: int) -> Any:
-        insts = self._fallback[k]["insts"]
+    def _external_source(self, k: int) -> Any:
+        ext = self._ext[k]
+        if ext.insts is None:  # filled once per observation pass (_observe_blocks)
+            return lambda: self._array_obs[ext.block][:, ext.pos]
+        insts = ext.insts
         return lambda: np.stack([d.state.to_array("upper_level") for d in insts])
+
+    def _observe_blocks(self) -> None:
+        """Every array block's ``observe()``, once per observation or state pass."""
+        self._array_obs = [self._checked(b, "observe", b.maths.observe(), k=b.ext[0].obs_size)
+                           for b in self._blocks]
 
     def _source(self, ai: int, agent: Any, base: str) -> Any:
         """A function returning the [N, k] (or [N]) values behind observation label ``base``."""
@@ -409,6 +531,7 @@ class VectorMultiAgentMicrogrids:
         return out
 
     def _observations(self) -> dict[str, np.ndarray]:
+        self._observe_blocks()
         obs = {}
         for ai, a in enumerate(self.possible_agents):
             native = self._native_observation(ai).astype(np.float32)
@@ -422,6 +545,7 @@ class VectorMultiAgentMicrogrids:
 
     def state(self) -> np.ndarray:
         """Global state per copy, ``[N, state_dim]``, as the single env's ``state()``."""
+        self._observe_blocks()
         parts = [self._native_observation(ai) for ai in range(len(self.possible_agents))]
         if self._dso is not None:
             parts.append(np.stack([src() for src in self._dso_sources], axis=1))
@@ -468,13 +592,17 @@ class VectorMultiAgentMicrogrids:
         self.p_import[copies] = 0.0
         if self._dso is not None:
             self.dso_import[copies] = 0.0
-        for j, fb in enumerate(self._fallback):
+        self.ext_v[copies], self.ext_va[copies] = 1.0, 0.0
+        for b in self._blocks:
+            b.maths.reset(copies)
+            self._block_injection(b, copies)
+        for j, fb in self._fallback_columns():
             for i in np.flatnonzero(copies):
-                dev = fb["insts"][i]
+                dev = fb.insts[i]
                 dev.reset()
-                self.fb_p[i, j], self.fb_q[i, j] = dev.injection()
-                if fb["kind"] == "trafo":
-                    self.taps[i, fb["row"]] = int(dev.state.tap.tap_pos)
+                self.ext_p[i, j], self.ext_q[i, j] = dev.injection()
+                if fb.kind == "trafo":
+                    self.taps[i, fb.row] = int(dev.state.tap.tap_pos)
         self._choose_start(copies)
         self.pf.reset_warm_start(copies)
 
@@ -547,11 +675,18 @@ class VectorMultiAgentMicrogrids:
                                             self._solar_series[ai][idx][:, None])
         if len(self.ren):
             self.ren_avail = np.maximum(0.0, wind_pu * self.ren.params["p_rated"])
+        for b in self._blocks:
+            if b.ext[0].renewable:
+                avail = np.empty((self.num_envs, len(b.cols)))
+                for pos, e in enumerate(b.ext):
+                    series = (self._wind_series if e.wind else self._solar_series)[e.agent]
+                    avail[:, pos] = series[idx] * e.rated
+                b.maths.set_available(avail)
         for fb in self._fallback:
-            if fb["renewable"]:
-                series = (self._wind_series if fb["wind"] else self._solar_series)[fb["agent"]]
+            if fb.renewable:
+                series = (self._wind_series if fb.wind else self._solar_series)[fb.agent]
                 for i, pu in enumerate(series[idx].tolist()):
-                    fb["insts"][i].available_power = float(pu) * fb["rated"]
+                    fb.insts[i].available_power = float(pu) * fb.rated
         if self._dso is not None:
             s = self._dso_scale * self._dso_series[idx]
             self.load_p[:, self._dso_rows] = self._dso_base[0] * s[:, None]
@@ -579,31 +714,40 @@ class VectorMultiAgentMicrogrids:
             p, q = physics.renewable_setpoint(act[:, r.act], a_q, self.ren_avail,
                                               r.params["tan_phi"])
             self.ren_p[copies], self.ren_q[copies] = p[copies], q[copies]
-        for j, fb in enumerate(self._fallback):
-            a0, a1 = fb["act"], fb["act"] + fb["dim"]
+        for b in self._blocks:
+            b.maths.apply_actions(act[:, b.act], copies)
+            self._block_injection(b, copies)
+        for j, fb in self._fallback_columns():
+            a0, a1 = fb.act, fb.act + fb.dim
             for i in np.flatnonzero(copies):
-                dev = fb["insts"][i]
+                dev = fb.insts[i]
                 dev.set_device_action(act[i, a0:a1])
-                self.fb_p[i, j], self.fb_q[i, j] = dev.injection()
-                if fb["kind"] == "trafo":
-                    self.taps[i, fb["row"]] = int(dev.state.tap.tap_pos)
+                self.ext_p[i, j], self.ext_q[i, j] = dev.injection()
+                if fb.kind == "trafo":
+                    self.taps[i, fb.row] = int(dev.state.tap.tap_pos)
+
+    def _fallback_columns(self):
+        """(column in the ext_* arrays, device) of the per-copy fallback devices."""
+        return ((j, e) for j, e in enumerate(self._ext) if e.insts is not None)
 
     def _write_setpoints(self) -> None:
+        """Device injections (generator convention) into the tables, with their signs."""
         if len(self.gens):
             self.sgen_p[:, self.gens.row] = self.gen_p
             self.sgen_q[:, self.gens.row] = self.gen_q
         if len(self.ren):
             self.sgen_p[:, self.ren.row] = self.ren_p
             self.sgen_q[:, self.ren.row] = self.ren_q
-        if len(self.ess):  # pandapower storage uses the load convention
-            self.storage_p[:, self.ess.row] = -self.ess_p
-            self.storage_q[:, self.ess.row] = -self.ess_q
-        for j, fb in enumerate(self._fallback):
-            if fb["kind"] == "sgen":
-                self.sgen_p[:, fb["row"]], self.sgen_q[:, fb["row"]] = self.fb_p[:, j], self.fb_q[:, j]
-            elif fb["kind"] == "storage":
-                self.storage_p[:, fb["row"]] = -self.fb_p[:, j]
-                self.storage_q[:, fb["row"]] = -self.fb_q[:, j]
+        sign = TABLE_SIGN["storage"]  # pandapower books storage as consumption
+        if len(self.ess):
+            self.storage_p[:, self.ess.row] = sign * self.ess_p
+            self.storage_q[:, self.ess.row] = sign * self.ess_q
+        tables = {"sgen": (self.sgen_p, self.sgen_q), "storage": (self.storage_p, self.storage_q)}
+        for j, ext in enumerate(self._ext):
+            if ext.kind in tables:
+                p_tab, q_tab = tables[ext.kind]
+                p_tab[:, ext.row] = TABLE_SIGN[ext.kind] * self.ext_p[:, j]
+                q_tab[:, ext.row] = TABLE_SIGN[ext.kind] * self.ext_q[:, j]
 
     def _push(self) -> None:
         pf = self.pf
@@ -672,12 +816,17 @@ class VectorMultiAgentMicrogrids:
             if len(g):
                 self.dev_v[kind][conv] = res.vm_pu[np.ix_(conv, g.bus)]
                 self.dev_va[kind][conv] = res.va_deg[np.ix_(conv, g.bus)]
+        for b in self._blocks:
+            rows = np.ix_(conv, b.cols)
+            self.ext_v[rows] = res.vm_pu[np.ix_(conv, b.bus)]
+            self.ext_va[rows] = res.va_deg[np.ix_(conv, b.bus)]
+            b.maths.update_state(self.ext_v[:, b.cols], self.ext_va[:, b.cols], copies)
         for fb in self._fallback:
             for i in np.flatnonzero(copies):
-                dev = fb["insts"][i]
-                if fb["kind"] != "trafo" and "electrical" in dev.state and conv[i]:
-                    dev.state.electrical.v_pu = float(res.vm_pu[i, fb["bus"]])
-                    dev.state.electrical.va_deg = float(res.va_deg[i, fb["bus"]])
+                dev = fb.insts[i]
+                if fb.kind != "trafo" and "electrical" in dev.state and conv[i]:
+                    dev.state.electrical.v_pu = float(res.vm_pu[i, fb.bus])
+                    dev.state.electrical.va_deg = float(res.va_deg[i, fb.bus])
                 dev.update_state()
         if len(self.ess):
             pr = self.ess.params
@@ -721,7 +870,7 @@ class VectorMultiAgentMicrogrids:
     def _agent_generation(self, ai: int) -> np.ndarray:
         """Sum of the agent's device injections, in device order (as the single env adds)."""
         total = np.zeros(self.num_envs)
-        arrays = {"gen": self.gen_p, "ess": self.ess_p, "ren": self.ren_p, "fb": self.fb_p}
+        arrays = {"gen": self.gen_p, "ess": self.ess_p, "ren": self.ren_p, "ext": self.ext_p}
         for kind, k in self._agent_devices[ai]:
             total = total + arrays[kind][:, k]
         return total
@@ -743,12 +892,16 @@ class VectorMultiAgentMicrogrids:
             pr = r.params
             costs["ren"] = physics.curtailment_cost(self.ren_avail, self.ren_p, pr["curt"], dt)
             safety["ren"] = physics.renewable_safety(self.ren_p, self.ren_avail)
-        for j, fb in enumerate(self._fallback):
+        for b in self._blocks:
+            cost, saf = self._checked(b, "cost_safety", b.maths.cost_safety(), pair=True)
+            rows = np.ix_(copies, b.cols)
+            self.ext_cost[rows], self.ext_safety[rows] = cost[copies], saf[copies]
+        for j, fb in self._fallback_columns():
             for i in np.flatnonzero(copies):
-                dev = fb["insts"][i]
+                dev = fb.insts[i]
                 dev.update_cost_safety()
-                self.fb_cost[i, j], self.fb_safety[i, j] = float(dev.cost), float(dev.safety)
-        costs["fb"], safety["fb"] = self.fb_cost, self.fb_safety
+                self.ext_cost[i, j], self.ext_safety[i, j] = float(dev.cost), float(dev.safety)
+        costs["ext"], safety["ext"] = self.ext_cost, self.ext_safety
         failed = ~self.converged
         for ai, grid in enumerate(self._grids):
             cost = np.zeros(self.num_envs)
