@@ -16,7 +16,13 @@ import cvxpy as cp
 import numpy as np
 
 from powergrid.optimization.model import Model
-from powergrid.optimization.solvers import SOLVED, SOLVER_OPTIONS, SolveStats, solver_seconds
+from powergrid.optimization.solvers import (
+    SOLVED,
+    SolverOptions,
+    SolveStats,
+    solve_kwargs,
+    solver_seconds,
+)
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +82,12 @@ def soc_gap(model: Model) -> dict[str, float]:
 
 
 def ccp(model: Model, solver: str, stats: SolveStats, *, max_iter: int = CCP_MAX_ITER,
-        tau0: float | None = None, status: str = cp.OPTIMAL) -> str:
+        tau0: float | None = None, status: str = cp.OPTIMAL,
+        solver_options: SolverOptions | None = None) -> str:
     """Tighten an inexact relaxation with the penalty convex-concave procedure.
+
+    ``solver_options``: settings by solver name, merged into
+    :data:`.solvers.DEFAULT_SOLVER_OPTIONS` (:func:`.solvers.resolve_solver_options`).
 
     Why: the relaxation is exact only while every microgrid pays for losses it
     could inflate. The DSO's feeder losses are nobody's cost, and where an
@@ -108,7 +118,7 @@ def ccp(model: Model, solver: str, stats: SolveStats, *, max_iter: int = CCP_MAX
         try:
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message="Solution may be inaccurate")
-                prob.solve(solver=solver, verbose=False, **SOLVER_OPTIONS.get(solver, {}))
+                prob.solve(solver=solver, verbose=False, **solve_kwargs(solver, solver_options))
         except cp.error.SolverError as exc:
             log.warning("CCP iteration %d: solver %s failed: %s", k, solver, exc)
             status = "solver_error"

@@ -49,6 +49,7 @@ import logging
 import time
 import warnings
 import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,7 +69,13 @@ from powergrid.optimization.model import (
 )
 from powergrid.optimization.network import RadialNetwork
 from powergrid.optimization.scenario import UnsupportedSetupError, make_env, scenario_from_env
-from powergrid.optimization.solvers import MPC_SOLVER_OPTIONS, SOLVED, pick_solver
+from powergrid.optimization.solvers import (
+    DEFAULT_MPC_SOLVER_OPTIONS,
+    SOLVED,
+    SolverOptions,
+    pick_solver,
+    resolve_solver_options,
+)
 from powergrid.optimization.solving import LOSS_WEIGHTS
 
 log = logging.getLogger(__name__)
@@ -192,12 +199,18 @@ class MPCController:
         episode_aware: let no energy carry past the episode's end (module docstring).
         backend: ``"direct"`` (default: Clarabel called on the compiled problem,
             :mod:`.compiled`) or ``"cvxpy"`` (``Problem.solve``, the slower reference).
+        solver_options: Clarabel settings as ``{"CLARABEL": {option: value}}``,
+            merged key by key into :data:`.solvers.DEFAULT_MPC_SOLVER_OPTIONS`
+            (``clarabel.DefaultSettings`` names, e.g. ``max_iter``, ``tol_feas``), for
+            both backends. The MPC solves with Clarabel only, so another solver's
+            name is refused. ``None``: the defaults.
     """
 
     def __init__(self, env: Any, *, horizon: int = 24, forecast: str = "persistence",
                  seasonal_days: int = SEASONAL_DAYS,
                  loss_weights: tuple[float, ...] = MPC_LOSS_WEIGHTS,
-                 episode_aware: bool = True, backend: str = "direct") -> None:
+                 episode_aware: bool = True, backend: str = "direct",
+                 solver_options: SolverOptions | None = None) -> None:
         if forecast not in FORECASTS:
             raise ValueError(f"forecast {forecast!r}: choose from {FORECASTS}.")
         if backend not in BACKENDS:
@@ -208,6 +221,13 @@ class MPCController:
         self.seasonal_days, self.loss_weights = int(seasonal_days), tuple(loss_weights)
         self.episode_aware, self.backend = episode_aware, backend
         self.solver = pick_solver(False)
+        other = sorted(str(k) for k in (solver_options or {}) if str(k).upper() != self.solver)
+        if other:
+            raise ValueError(f"solver_options for {other}: the MPC solves with {self.solver} "
+                             f"only; pass {{{self.solver!r}: {{...}}}}.")
+        #: the resolved settings, by solver (only ``self.solver``'s are used)
+        self.solver_options = resolve_solver_options(solver_options,
+                                                     defaults=DEFAULT_MPC_SOLVER_OPTIONS)
         self.plans: list[StepPlan] = []
         self.solve_ms: list[float] = []
         t0 = time.perf_counter()
@@ -252,7 +272,8 @@ class MPCController:
                 inp.e0[(d.agent, d.name)].value = d.config.init_soc * d.config.e_capacity_MWh
         self.compiled = None
         if self.backend == "direct":
-            self.compiled = CompiledProblem(self.problem, MPC_SOLVER_OPTIONS)
+            self.compiled = CompiledProblem(self.problem,
+                                            dict(self.solver_options.get(self.solver, {})))
         self._run_solver()
 
     # ------------------------------------------------------------------ forecasts
@@ -309,7 +330,8 @@ class MPCController:
         try:
             with warnings.catch_warnings():  # the status says it (optimal_inaccurate)
                 warnings.filterwarnings("ignore", message="Solution may be inaccurate")
-                self.problem.solve(solver=self.solver, **MPC_SOLVER_OPTIONS)
+                self.problem.solve(solver=self.solver,
+                                   **dict(self.solver_options.get(self.solver, {})))
         except cp.error.SolverError as exc:
             log.warning("MPC solve failed: %s", exc)
             return "solver_error", 0, 0.0
@@ -417,10 +439,20 @@ class MPCPolicy(Policy):
 _CONTROLLERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+def _hashable(value: Any) -> Any:
+    """``value`` as a cache key: mappings (``solver_options``) and sequences as tuples."""
+    if isinstance(value, Mapping):
+        return tuple(sorted((str(k), _hashable(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_hashable(v) for v in value)
+    return value
+
+
 def mpc_controller(env: Any, **kwargs: Any) -> MPCController:
-    """The (cached) controller of ``env`` for these options."""
+    """The (cached) controller of ``env`` for these options (:class:`MPCController`'s
+    keyword arguments, ``solver_options`` included)."""
     per_env = _CONTROLLERS.setdefault(env, {})
-    key = tuple(sorted(kwargs.items()))
+    key = _hashable(kwargs)
     if key not in per_env:
         per_env[key] = MPCController(env, **kwargs)
     return per_env[key]

@@ -38,9 +38,11 @@ from powergrid.optimization.scenario import DayScenario, make_env, scenario_from
 from powergrid.optimization.solvers import (
     CONTINUOUS_SOLVER,
     SOLVED,
+    SolverOptions,
     SolverUnavailableError,
     SolveStats,
     pick_solver,
+    resolve_solver_options,
 )
 from powergrid.optimization.solving import LOSS_WEIGHTS, solve_model
 
@@ -52,13 +54,16 @@ def solve_scenario(sc: DayScenario, *, integer: bool = False, taps: Any = "regul
                    soft: bool = False, exact: bool = True, voltage_buses: str = "microgrids",
                    voltage_margin: float | None = None,
                    network: RadialNetwork | None = None,
-                   fixed_tap_hours: Any = None) -> OracleResult:
+                   fixed_tap_hours: Any = None,
+                   solver_options: SolverOptions | None = None,
+                   time_limit_s: float | None = None) -> OracleResult:
     """Solve one prepared :class:`DayScenario` (see :func:`solve_day` for the options).
 
     ``fixed_tap_hours`` (a (T,) bool mask) keeps, in those hours, every tap at
     ``taps``' row, the regulators' included (:mod:`.ac_correction` uses it; the
     regulators stay free in the other hours).
     """
+    options = resolve_solver_options(solver_options, time_limit_s=time_limit_s)
     solver = pick_solver(integer)
     # integer: the MISOCP only decides the battery directions, Clarabel does the rest
     name = f"{solver}+{CONTINUOUS_SOLVER}" if integer else solver
@@ -76,7 +81,7 @@ def solve_scenario(sc: DayScenario, *, integer: bool = False, taps: Any = "regul
     opts = {"integer": integer, "voltage_buses": voltage_buses, "regulated": regulated,
             "voltage_margin": float(voltage_margin), "fixed_tap_hours": fixed_tap_hours}
     model, status, solve_s, build_s, stats = solve_model(sc, rn, tap_arr, opts, soft, exact,
-                                                         solver)
+                                                         solver, options)
     ok = status in SOLVED
     if ok and stats.converged:
         found = violations(model, sc, rn) if soft else []
@@ -94,7 +99,7 @@ def solve_scenario(sc: DayScenario, *, integer: bool = False, taps: Any = "regul
     if ok and not stats.converged:
         hard_status = f"{status}, relaxation gap not closed"
     soft_model, soft_status, soft_s, soft_b, soft_stats = solve_model(
-        sc, rn, tap_arr, opts, True, exact, solver)
+        sc, rn, tap_arr, opts, True, exact, solver, options)
     build_s += soft_b
     soft_stats.solver_s += stats.solver_s
     ok = soft_status in SOLVED
@@ -124,7 +129,8 @@ def solve_day(config: dict[str, Any], day: int, split: str = "test", horizon: in
               integer: bool = False, *, taps: Any = "regulated", soft: bool = False,
               exact: bool = True, voltage_buses: str = "microgrids",
               voltage_margin: float | None = None, ac_correction: bool = True,
-              env: Any = None) -> OracleResult:
+              env: Any = None, solver_options: SolverOptions | None = None,
+              time_limit_s: float | None = None) -> OracleResult:
     """Optimal dispatch of ``config`` for ``day`` of ``split`` (perfect forecast).
 
     Args:
@@ -150,11 +156,20 @@ def solve_day(config: dict[str, Any], day: int, split: str = "test", horizon: in
             uncorrected plan. The correction applies to the default ``taps="regulated"``
             only.
         env: an environment built from ``config`` for this split/horizon, to reuse.
+        solver_options: solver settings, ``{cvxpy solver name: {option: value}}``,
+            merged key by key into :data:`.solvers.DEFAULT_SOLVER_OPTIONS` (Clarabel's
+            tolerances, SCIP's time limit and gap) and used by every solve of every
+            stage, the AC correction's included. Example:
+            ``{"CLARABEL": {"max_iter": 50}}``. ``None``: the defaults.
+        time_limit_s: the MISOCP's (``integer=True``, SCIP) time limit in seconds;
+            default :data:`.solvers.MISOCP_TIME_LIMIT_S`. Overrides a limit given
+            in ``solver_options``.
     """
     env = env if env is not None else make_env(config, split, horizon)
     sc = scenario_from_env(env, day, horizon)
     kwargs = {"integer": integer, "soft": soft, "exact": exact,
-              "voltage_buses": voltage_buses, "voltage_margin": voltage_margin}
+              "voltage_buses": voltage_buses, "voltage_margin": voltage_margin,
+              "solver_options": solver_options, "time_limit_s": time_limit_s}
     res = solve_scenario(sc, taps=taps, **kwargs)
     if ac_correction and isinstance(taps, str) and taps == "regulated" and sc.regulators:
         from powergrid.optimization.ac_correction import correct_by_replay

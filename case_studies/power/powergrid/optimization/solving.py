@@ -31,7 +31,13 @@ from powergrid.optimization.exactness import ccp, is_exact
 from powergrid.optimization.model import Model, build_model
 from powergrid.optimization.network import RadialNetwork
 from powergrid.optimization.scenario import DayScenario
-from powergrid.optimization.solvers import CONTINUOUS_SOLVER, SOLVED, SolveStats, run
+from powergrid.optimization.solvers import (
+    CONTINUOUS_SOLVER,
+    SOLVED,
+    SolverOptions,
+    SolveStats,
+    run,
+)
 
 #: shares of the priced feeder losses tried, in turn, to make the relaxation exact.
 #: Small enough that the dispatch stays within about 1 % of the relaxed bound on the
@@ -43,14 +49,16 @@ ESS_FIX_ROUNDS = 3
 
 
 def solve_relaxation(model: Model, solver: str, loss_weight: float = 0.0,
-                     stats: SolveStats | None = None) -> tuple[str, float]:
+                     stats: SolveStats | None = None,
+                     solver_options: SolverOptions | None = None) -> tuple[str, float]:
     """Solve the relaxation; ``loss_weight`` > 0 adds that share of the priced feeder
-    losses to the objective. Returns (status, wall seconds)."""
+    losses to the objective. ``solver_options``: settings by solver name (``None``:
+    the defaults; :mod:`.solvers`). Returns (status, wall seconds)."""
     problem = model.problem
     if loss_weight and model.feeder_loss is not None:
         problem = cp.Problem(cp.Minimize(model.objective + loss_weight * model.feeder_loss),
                              model.constraints)
-    return run(problem, solver, stats)
+    return run(problem, solver, stats, solver_options=solver_options)
 
 
 def directions(model: Model, tol: float) -> dict[tuple[str, str], np.ndarray]:
@@ -69,10 +77,13 @@ def simultaneous(model: Model) -> dict[tuple[str, str], np.ndarray]:
 
 
 def solve_model(sc: DayScenario, rn: RadialNetwork, taps: np.ndarray, opts: dict[str, Any],
-                soft: bool, exact: bool, solver: str
+                soft: bool, exact: bool, solver: str,
+                solver_options: SolverOptions | None = None
                 ) -> tuple[Model, str, float, float, SolveStats]:
     """Relaxed solve, then make it replayable (module docstring).
 
+    ``solver_options``: settings by solver name for every solve of every stage, merged
+    into :data:`.solvers.DEFAULT_SOLVER_OPTIONS` (:func:`.solvers.resolve_solver_options`).
     Returns (model, status, solve seconds, build seconds, stats).
 
     Why the loss weight: a relaxation is exact when the objective strictly increases
@@ -99,7 +110,8 @@ def solve_model(sc: DayScenario, rn: RadialNetwork, taps: np.ndarray, opts: dict
     stats = SolveStats()
     # the plain continuous relaxation: its objective bounds every later stage (and the
     # MISOCP) from below
-    status, seconds = solve_relaxation(model, CONTINUOUS_SOLVER, stats=stats)
+    so = solver_options
+    status, seconds = solve_relaxation(model, CONTINUOUS_SOLVER, stats=stats, solver_options=so)
     if status not in SOLVED:
         return model, status, seconds, build_s, stats
     stats.relaxed_objective = float(model.cost_expr.value)
@@ -108,7 +120,7 @@ def solve_model(sc: DayScenario, rn: RadialNetwork, taps: np.ndarray, opts: dict
         t0 = time.perf_counter()
         mip = build_model(sc, rn, taps, soft=soft, **{**opts, "integer": True})
         build_s += time.perf_counter() - t0
-        mip_status, s = solve_relaxation(mip, solver, stats=stats)
+        mip_status, s = solve_relaxation(mip, solver, stats=stats, solver_options=so)
         seconds += s
         if mip_status not in SOLVED:
             return mip, mip_status, seconds, build_s, stats
@@ -116,20 +128,20 @@ def solve_model(sc: DayScenario, rn: RadialNetwork, taps: np.ndarray, opts: dict
         # one); the MISOCP itself is still a relaxation of the cone
         fixes = directions(mip, ESS_TOL)
         model, status, s, b = _rebuild(model, sc, rn, taps, soft, opts, fixes,
-                                       CONTINUOUS_SOLVER, stats=stats)
+                                       CONTINUOUS_SOLVER, stats=stats, solver_options=so)
         seconds += s
         build_s += b
     solver = CONTINUOUS_SOLVER  # every later stage is a continuous SOCP
     weight = 0.0
     if exact and model.feeder_loss is not None and not is_exact(model):
         for weight in LOSS_WEIGHTS:
-            status, s = solve_relaxation(model, solver, weight, stats)
+            status, s = solve_relaxation(model, solver, weight, stats, solver_options=so)
             seconds += s
             if status not in SOLVED or is_exact(model):
                 break
         stats.loss_weight = weight
     if exact and status in SOLVED:
-        status = ccp(model, solver, stats, status=status)
+        status = ccp(model, solver, stats, status=status, solver_options=so)
         seconds += stats.seconds
     for _ in range(ESS_FIX_ROUNDS):
         if status not in SOLVED or not model.ess:
@@ -145,25 +157,28 @@ def solve_model(sc: DayScenario, rn: RadialNetwork, taps: np.ndarray, opts: dict
             fix[hours] = np.where(direction[key][hours] > 0, 1, -1)
         stats.direction_rounds += 1
         model, status, s, b = _rebuild(model, sc, rn, taps, soft, opts, fixes, solver,
-                                       loss_weight=stats.loss_weight, stats=stats)
+                                       loss_weight=stats.loss_weight, stats=stats,
+                                       solver_options=so)
         seconds += s
         build_s += b
         if exact and status in SOLVED:
             before = stats.seconds
-            status = ccp(model, solver, stats, tau0=stats.tau, status=status)
+            status = ccp(model, solver, stats, tau0=stats.tau, status=status,
+                         solver_options=so)
             seconds += stats.seconds - before
     return model, status, seconds, build_s, stats
 
 
 def _rebuild(old: Model, sc: DayScenario, rn: RadialNetwork, taps: np.ndarray, soft: bool,
              opts: dict[str, Any], fixes: dict[tuple[str, str], np.ndarray], solver: str,
-             loss_weight: float = 0.0, stats: SolveStats | None = None
+             loss_weight: float = 0.0, stats: SolveStats | None = None,
+             solver_options: SolverOptions | None = None
              ) -> tuple[Model, str, float, float]:
     """A new model with battery directions fixed, solved (relaxation, ``loss_weight``)."""
     t0 = time.perf_counter()
     model = build_model(sc, rn, taps, soft=soft, **{**opts, "ess_fix": fixes})
     build_s = time.perf_counter() - t0
-    status, seconds = solve_relaxation(model, solver, loss_weight, stats)
+    status, seconds = solve_relaxation(model, solver, loss_weight, stats, solver_options)
     if status in SOLVED and not is_exact(model):
         # the relaxation drifted: continue the CCP from where the last model was
         for name in ("P", "Q", "L", "W", "Ureg"):
