@@ -52,6 +52,7 @@ action spaces are checked here; an agent with another space gets its action as g
 
 from __future__ import annotations
 
+import math
 from abc import abstractmethod
 from collections.abc import Mapping
 from typing import Any
@@ -334,8 +335,8 @@ class HeronParallelEnv(ParallelEnv):
                                  expected=lambda: self._expected_action(agent_id)).reshape(-1)
         if flat.size != n and not (self._padded and flat.size == padded):
             raise fail(f"has {flat.size} values")
-        finite = np.isfinite(flat)
-        if not finite.all():
+        # fast path (every step): a NaN/inf anywhere makes the sum non-finite
+        if not math.isfinite(flat.sum()) and not (finite := np.isfinite(flat)).all():
             raise fail(nonfinite_message(flat), self._part_at(agent_id, np.flatnonzero(~finite)))
         return np.minimum(np.maximum(flat[:n], native.low), native.high)
 
@@ -414,7 +415,10 @@ class HeronParallelEnv(ParallelEnv):
         rewards, safety = self._reward_and_safety()
         rewards = {a: float(rewards[a]) - self.penalty * float(safety[a]) for a in self.agents}
         if self.share_reward:
-            mean = float(np.mean(list(rewards.values())))
+            # np.mean's own arithmetic (a sum reduction, then one division), without
+            # its per-call overhead: this runs every step
+            values = np.fromiter(rewards.values(), dtype=np.float64, count=len(rewards))
+            mean = float(np.add.reduce(values) / len(rewards))
             rewards = {a: mean for a in rewards}
         obs = self._all_obs()
         truncated = self._t >= self.max_episode_steps or self._truncate_early()

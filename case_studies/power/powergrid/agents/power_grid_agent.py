@@ -44,6 +44,7 @@ DEFAULT_MICROGRID_LOAD_SCALE = 0.1
 
 #: the series :meth:`PowerGridAgent.add_dataset` accepts, in ``set_exogenous`` order
 _SERIES = ("load", "solar", "wind", "price")
+_MIN, _MAX = np.minimum.reduce, np.maximum.reduce
 
 
 def rows_index(rows: np.ndarray) -> slice | np.ndarray:
@@ -140,6 +141,7 @@ class PowerGridAgent(GridAgent):
         self.grid_cost = 0.0
         self.price = 0.0
         self.converged = True
+        self._vm_clean = True  # the last converged voltages had no NaN (isolated bus)
         self._dataset = None
         self._t = 0
         self._slices: list[tuple[DeviceAgent, int, int]] | None = None  # see _setpoint_slices
@@ -386,20 +388,23 @@ class PowerGridAgent(GridAgent):
         bv, lf, ex = self.state.bus_voltages, self.state.line_flows, self.state.exchange
         if res.converged:
             vm = res.vm_pu[self._bus_rows]
-            lowest = vm.min() if vm.size else 0.0
-            if lowest != lowest:  # NaN: isolated buses (open switches)
+            # ufunc reductions called directly: ndarray.min/max add a Python layer that
+            # costs more than these few dozen values (this runs for every grid, every step)
+            lowest = _MIN(vm) if vm.size else 0.0
+            self._vm_clean = lowest == lowest
+            if not self._vm_clean:  # NaN: isolated buses (open switches)
                 finite = vm[np.isfinite(vm)]
                 vm = np.nan_to_num(vm, nan=0.0)
                 bv.v_min = float(finite.min()) if finite.size else 0.0
                 bv.v_max = float(finite.max()) if finite.size else 0.0
             else:
                 bv.v_min = float(lowest)
-                bv.v_max = float(vm.max()) if vm.size else 0.0
+                bv.v_max = float(_MAX(vm)) if vm.size else 0.0
             bv.vm_pu = vm
             if self._line_rows.size:
                 lf.p_MW = res.line_p_from_mw[self._line_rows]
                 lf.loading_pct = res.line_loading_pct[self._line_rows]
-                lf.max_loading = float(lf.loading_pct.max())
+                lf.max_loading = float(_MAX(lf.loading_pct))
             ex.p_import_MW = self._import_mw(res)
         for dev, kind, _, bus_row in self._dev_rows:
             if kind != "trafo" and "electrical" in dev.state and res.converged:
@@ -438,8 +443,14 @@ class PowerGridAgent(GridAgent):
                 self.grid_cost = max(self.grid_cost, 0.0)
             self.cost += self.grid_cost
         if self.converged:
-            self.safety += voltage_violation(self.state.bus_voltages.vm_pu, *self.v_limits)
-            self.safety += line_overload(self.state.line_flows.loading_pct)
+            # the extremes found in sync_from_results decide the usual case (every bus
+            # in the band, no line overloaded: both terms are 0.0) without another pass
+            bv, lf = self.state.bus_voltages, self.state.line_flows
+            v_lo, v_hi = self.v_limits
+            if not (self._vm_clean and bv.v_min >= v_lo and bv.v_max <= v_hi):
+                self.safety += voltage_violation(bv.vm_pu, v_lo, v_hi)
+            if not (self._line_rows.size and lf.max_loading <= 100.0):
+                self.safety += line_overload(lf.loading_pct)
 
     # -- RL interface ----------------------------------------------------------------------
     def observe(self) -> np.ndarray:
