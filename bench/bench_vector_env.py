@@ -1,7 +1,7 @@
 """Vectorized env throughput: VectorMultiAgentMicrogrids vs. the single env, same run.
 
 Prints env steps/s (copies x steps per second) for N in {1, 16, 64, 256}, the single
-``MultiAgentMicrogrids`` (fast backend) and the pandapower path, their ratios, the
+``MultiAgentMicrogrids`` (its default ``sweep`` backend) and the pandapower path, their ratios, the
 process's peak RSS and the per-phase split of a vector step (actions, power flow,
 state sync, observations), on ``ieee34_ieee13`` and ``ieee123_5mg``. Targets on
 ``ieee34_ieee13`` (2 cores): >= 20,000 env steps/s at N = 256, >= 10x the single env,
@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 from powergrid.envs.vector_env import VectorMultiAgentMicrogrids
+from powergrid.powerflow.base import DEFAULT_BACKEND
 from powergrid.rollout import measure_steps_per_s
 from powergrid.setups.loader import load_setup
 
@@ -61,7 +62,7 @@ def main() -> None:
     results: dict[str, dict] = {}
     for setup in args.setups:
         config = load_setup(setup)
-        single = measure_steps_per_s({**config, "power_flow": {"backend": "lightsim2grid"}},
+        single = measure_steps_per_s({**config, "power_flow": {"backend": DEFAULT_BACKEND}},
                                      args.single_steps)["steps_per_s"]
         ref = measure_steps_per_s({**config, "power_flow": {"backend": "pandapower"}},
                                   args.ref_steps)["steps_per_s"]
@@ -72,7 +73,7 @@ def main() -> None:
               f"{'serial' if args.serial else 'parallel'} batched power flow")
         print(f"{'path':<28} {'env steps/s':>12} {'x single':>9} {'x pandapower':>13}")
         print(f"{'pandapower (pp.runpp)':<28} {ref:>12,.0f} {ref / single:>9.2f} {1.0:>13.1f}")
-        print(f"{'single env (lightsim2grid)':<28} {single:>12,.0f} {1.0:>9.2f} "
+        print(f"{f'single env ({DEFAULT_BACKEND})':<28} {single:>12,.0f} {1.0:>9.2f} "
               f"{single / ref:>13.0f}")
         for n, r in vec.items():
             print(f"{f'vector N={n}':<28} {r['steps_per_s']:>12,.0f} "

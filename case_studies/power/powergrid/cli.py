@@ -118,7 +118,7 @@ def validate(config: str, no_pickle: bool) -> None:
                    "unpickles it (can run code: trusted checkpoints only)")
 @click.option("--days", default=1, show_default=True, help="number of test days")
 @click.option("--seed", default=0, show_default=True)
-@click.option("--backend", type=click.Choice(["lightsim2grid", "pandapower"]), default=None,
+@click.option("--backend", type=click.Choice(["sweep", "lightsim2grid", "pandapower"]), default=None,
               help="power-flow backend (default: the setup's)")
 @click.option("--out", default=None, help="run folder (default runs/simulate-<time>)")
 @no_pickle_option

@@ -141,7 +141,6 @@ class PowerGridAgent(GridAgent):
         self.grid_cost = 0.0
         self.price = 0.0
         self.converged = True
-        self._vm_clean = True  # the last converged voltages had no NaN (isolated bus)
         self._dataset = None
         self._t = 0
         self._slices: list[tuple[DeviceAgent, int, int]] | None = None  # see _setpoint_slices
@@ -391,8 +390,7 @@ class PowerGridAgent(GridAgent):
             # ufunc reductions called directly: ndarray.min/max add a Python layer that
             # costs more than these few dozen values (this runs for every grid, every step)
             lowest = _MIN(vm) if vm.size else 0.0
-            self._vm_clean = lowest == lowest
-            if not self._vm_clean:  # NaN: isolated buses (open switches)
+            if lowest != lowest:  # NaN: isolated buses (open switches)
                 finite = vm[np.isfinite(vm)]
                 vm = np.nan_to_num(vm, nan=0.0)
                 bv.v_min = float(finite.min()) if finite.size else 0.0
@@ -443,14 +441,15 @@ class PowerGridAgent(GridAgent):
                 self.grid_cost = max(self.grid_cost, 0.0)
             self.cost += self.grid_cost
         if self.converged:
-            # the extremes found in sync_from_results decide the usual case (every bus
-            # in the band, no line overloaded: both terms are 0.0) without another pass
-            bv, lf = self.state.bus_voltages, self.state.line_flows
+            # the usual case (every bus in the band, no line overloaded: both terms are
+            # 0.0) is decided by two ufunc reductions over the state itself, never by the
+            # extremes cached in sync_from_results: the state may be set by other code
+            vm, loading = self.state.bus_voltages.vm_pu, self.state.line_flows.loading_pct
             v_lo, v_hi = self.v_limits
-            if not (self._vm_clean and bv.v_min >= v_lo and bv.v_max <= v_hi):
-                self.safety += voltage_violation(bv.vm_pu, v_lo, v_hi)
-            if not (self._line_rows.size and lf.max_loading <= 100.0):
-                self.safety += line_overload(lf.loading_pct)
+            if not (vm.size and _MIN(vm) >= v_lo and _MAX(vm) <= v_hi):
+                self.safety += voltage_violation(vm, v_lo, v_hi)
+            if not (loading.size and _MAX(loading) <= 100.0):
+                self.safety += line_overload(loading)
 
     # -- RL interface ----------------------------------------------------------------------
     def observe(self) -> np.ndarray:

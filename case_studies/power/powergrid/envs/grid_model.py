@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from powergrid.powerflow.base import TABLE_SIGN
+from powergrid.powerflow.base import DEFAULT_BACKEND, TABLE_SIGN
 
 #: input columns a solver writes back (``PowerFlowSolver._write_inputs_to_net``)
 SYNCED_INPUTS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -43,7 +43,7 @@ SYNCED_INPUTS: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 
 class GridModel:
-    def __init__(self, net: Any, backend: str = "lightsim2grid", **solver_kwargs: Any) -> None:
+    def __init__(self, net: Any, backend: str = DEFAULT_BACKEND, **solver_kwargs: Any) -> None:
         from powergrid.powerflow import make_solver
         from powergrid.powerflow.base import ALIASES
 

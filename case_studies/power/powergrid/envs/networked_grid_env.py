@@ -32,10 +32,10 @@ from powergrid.agents.device_agent import ConfigError
 from powergrid.agents.power_grid_agent import GridSystemAgent, PowerGridAgent
 from powergrid.envs.grid_model import GridModel
 from powergrid.envs.regulators import RegulatorController, RegulatorSettings
+from powergrid.powerflow.base import DEFAULT_BACKEND
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BACKEND = "lightsim2grid"
 
 
 class NetworkedGridEnv(HeronParallelEnv):

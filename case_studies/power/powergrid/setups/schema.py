@@ -45,6 +45,7 @@ from powergrid.agents.config_schema import (
     raise_problems,
 )
 from powergrid.agents.power_grid_agent import DEFAULT_MICROGRID_LOAD_SCALE
+from powergrid.powerflow.base import DEFAULT_BACKEND
 from powergrid.utils.safety import V_MAX_PU, V_MIN_PU
 
 __all__ = [
@@ -108,7 +109,7 @@ class _Schema(BaseModel):
 
 
 class PowerFlowConfig(_Schema):
-    backend: Annotated[Text, AfterValidator(_known_backend)] = "lightsim2grid"
+    backend: Annotated[Text, AfterValidator(_known_backend)] = DEFAULT_BACKEND
 
 
 class RegulatorControlConfig(_Schema):

@@ -208,7 +208,7 @@ def test_ieee123_random_injections_match_pandapower(backend: str) -> None:
 def test_fast_kernel_is_used() -> None:
     """The LSGrid kernel (cached KLU analysis) must not silently fall back to the slow one."""
     for name, build in [*NETWORKS.items(), *_IEEE.items()]:
-        fast = make_solver(build())
+        fast = make_solver(build(), backend="lightsim2grid")
         assert fast.solve().converged, name
         fast.set_trafo_taps(np.nan_to_num(fast.net.trafo.tap_pos.to_numpy(), nan=0.0) + 1)
         fast.solve()
@@ -218,7 +218,7 @@ def test_fast_kernel_is_used() -> None:
 def test_standalone_kernel_matches_pandapower() -> None:
     """The fallback kernel (own Ybus + lightsim2grid Newton) under taps, switches, injections."""
     net = cigre_mv_der()
-    fast = make_solver(copy.deepcopy(net), use_lsgrid=False)
+    fast = make_solver(copy.deepcopy(net), backend="lightsim2grid", use_lsgrid=False)
     ref = make_solver(copy.deepcopy(net), backend="pandapower")
     rng = np.random.default_rng(8)
     closed = net.switch.closed.to_numpy().copy()
@@ -524,7 +524,9 @@ def test_unsupported_elements_raise_clear_error() -> None:
 
 def test_make_solver_backends() -> None:
     net = case33bw_der()
-    assert isinstance(make_solver(net, backend="fast"), LightSimSolver)
+    assert isinstance(make_solver(net, backend="lightsim2grid"), LightSimSolver)
+    assert isinstance(make_solver(net), SweepSolver)  # the default, alias "fast"
+    assert isinstance(make_solver(net, backend="fast"), SweepSolver)
     with pytest.raises(ValueError, match="lightsim2grid.*pandapower|pandapower.*lightsim2grid"):
         make_solver(net, backend="nope")
 
