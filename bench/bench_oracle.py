@@ -65,16 +65,16 @@ def _verdict(ok: bool) -> str:
 
 def constant_pmax_spec() -> PolicySpec:
     """Generators at p_max absorbing all the reactive power they can, everything else 0."""
-    from powergrid.agents.generator import Generator
+    from powergrid.agents.device_agent import Setpoint, capabilities_of
 
     def factory(env: Any, day: int) -> dict[str, Any]:
         out = {}
         for a in env.possible_agents:
             parts = []
             for dev in env.agent_dict[a].devices.values():
-                if isinstance(dev, Generator):
-                    parts.append(dev.action_for_setpoint(dev.config.p_max_MW,
-                                                         dev.config.q_min_MVAr))
+                if capabilities_of(dev).dispatchable:
+                    lim = dev.limits()
+                    parts.append(dev.action_for(Setpoint(lim.p_max_MW, lim.q_min_MVAr)))
                 else:
                     parts.append(np.zeros(dev.get_action_space().shape[0], dtype=np.float32))
             out[a] = ConstantPolicy(np.concatenate(parts))

@@ -1,9 +1,10 @@
 """Example 04: add a custom device type, exactly as the user guide's recipe does.
 
 1. subclass DeviceAgent, 2. register it in DEVICE_REGISTRY, 3. use it from a config.
-The environment sets ``available_power`` every hour from the dataset's wind profile
-(devices whose class name contains "Wind" read the wind series, others solar; set
-``renewable_source = "wind" | "solar"`` on the class to be explicit).
+The environment sets ``available_power`` every hour from the dataset's wind profile:
+the recipe declares no ``capabilities``, so they are inferred (an ``available_power``
+attribute: curtailable; "Wind" in the class name: the wind series). Declare
+``capabilities = Capabilities(curtailable=True, source="wind")`` to be explicit.
 
 Run from case_studies/power:  python examples/04_custom_device.py
 """

@@ -28,7 +28,11 @@
 Rules read the grid agent's measurements from its observation (so delayed
 observations really delay the controller), falling back to its state; a real
 controller has the same measurements, and the RL policy sees the same numbers.
-Setpoints become actions through each device's own ``action_for_setpoint``.
+Which line of the playbook applies to a device is read from its declared
+``capabilities`` (dispatchable, storage, curtailable, tap), its limits from
+``limits()`` / ``reactive_range()``, and setpoints become actions through its own
+``action_for`` (:mod:`powergrid.agents.device_agent`); a device with none of these
+capabilities is held at action 0.
 """
 
 from __future__ import annotations
@@ -38,10 +42,7 @@ from typing import Any
 import numpy as np
 
 from heron.core.policies import ConstantPolicy, Policy, RandomPolicy
-from powergrid.agents.generator import Generator
-from powergrid.agents.renewables import RenewableGenerator
-from powergrid.agents.storage import ESS
-from powergrid.agents.transformer import Transformer
+from powergrid.agents.device_agent import Setpoint, capabilities_of, has_inverse
 
 #: daily price quantiles below / above which the ``rule`` battery charges / discharges
 #: (a 5 MWh, 1 MW battery needs about 5 cheap and 5 dear hours a day)
@@ -104,7 +105,7 @@ class _Measurements:
                "bus_voltages.v_min": float(np.min(vm)) if vm.size else 1.0,
                "bus_voltages.v_max": float(np.max(vm)) if vm.size else 1.0}
         for name, dev in ag.devices.items():
-            if hasattr(dev, "available_power"):
+            if capabilities_of(dev).curtailable:
                 out[f"{name}.availability.p_available_MW"] = float(dev.available_power)
         return out
 
@@ -114,15 +115,10 @@ def _net_load(m: dict[str, float]) -> float:
     return max(0.0, m["exchange.total_load_MW"] - renewable)
 
 
-def economic_setpoint(gen: Generator, price: float) -> float:
-    """Profit-maximising output (MW): marginal cost ``2 a P + b`` = price, within limits."""
-    c = gen.config
-    a, b, _ = (float(x) for x in c.cost_curve_coefs)
-    if a > 0:
-        p = (price - b) / (2.0 * a)
-    else:
-        p = c.p_max_MW if price > b else c.p_min_MW
-    return float(np.clip(p, c.p_min_MW, c.p_max_MW))
+def economic_setpoint(gen: Any, price: float) -> float:
+    """Profit-maximising output (MW) of a dispatchable device (its own
+    ``economic_setpoint``: marginal cost = price, within limits)."""
+    return float(gen.economic_setpoint(price))
 
 
 def volt_var(v_min: float, v_max: float, v_limits: tuple[float, float],
@@ -168,13 +164,14 @@ class RuleBasedPolicy(Policy):
 
     def _price_setpoint(self, dev: Any, price: float) -> float | None:
         """Active power (MW) the price asks of a generator or battery; None for others."""
-        if isinstance(dev, Generator):
+        caps = capabilities_of(dev)
+        if caps.dispatchable:
             return economic_setpoint(dev, price)
-        if isinstance(dev, ESS):
-            c = dev.config
+        if caps.storage:
+            lim = dev.limits()
             if price <= self.low_price:
-                return float(c.p_min_MW)
-            return float(c.p_max_MW) if price >= self.high_price else 0.0
+                return float(lim.p_min_MW)
+            return float(lim.p_max_MW) if price >= self.high_price else 0.0
         return None
 
     @staticmethod
@@ -183,36 +180,38 @@ class RuleBasedPolicy(Policy):
         energy keeps), then generators; ``p`` is changed in place."""
         movable = [d for d in devices if p.get(d.agent_id) is not None]
         now = {d.agent_id: float(d.state.electrical.p_MW) for d in movable}
+        storage = {d.agent_id: capabilities_of(d).storage for d in movable}
         # generators ramp freely to their economic set-point while the voltage is below
         # the line; only a battery's extra discharge has to fit into the headroom
-        rising = [d for d in movable if isinstance(d, ESS) or room < 0]
+        rising = [d for d in movable if storage[d.agent_id] or room < 0]
         excess = sum(max(p[d.agent_id] - now[d.agent_id], 0.0) for d in rising) - room
-        for kind in (ESS, Generator):
+        for batteries in (True, False):
             for d in movable:
                 if excess <= 0:
                     return
-                if isinstance(d, kind):
+                if storage[d.agent_id] == batteries:
                     # a battery gives up discharging, it is not made to charge
-                    floor = min(p[d.agent_id], 0.0) if kind is ESS else float(d.config.p_min_MW)
+                    floor = (min(p[d.agent_id], 0.0) if batteries
+                             else float(d.limits().p_min_MW))
                     give = min(excess, max(p[d.agent_id] - floor, 0.0))
                     p[d.agent_id] -= give
                     excess -= give
 
     @staticmethod
     def _action(dev: Any, p: float | None, q_share: float) -> np.ndarray:
-        if isinstance(dev, Generator):
-            c = dev.config
-            q = q_share * (c.q_max_MVAr if q_share > 0 else -c.q_min_MVAr)
-            return dev.action_for_setpoint(p, q, on=True)
-        if isinstance(dev, ESS):
-            return dev.action_for_setpoint(p, q_share * dev.config.q_max_MVAr)
-        if isinstance(dev, RenewableGenerator):
-            avail = dev.available_power
-            q = q_share * avail * float(np.tan(np.arccos(dev.config.pf_min)))
-            return dev.action_for_setpoint(avail, q)
-        if isinstance(dev, Transformer):
-            return dev.action_for_setpoint(dev.config.init_tap)
-        return np.zeros(dev.get_action_space().shape[0], dtype=np.float32)
+        caps = capabilities_of(dev)
+        if not has_inverse(dev):  # e.g. the guide's recipe: no action_for to plan with
+            space = dev.get_action_space()
+            return (space.high if caps.curtailable else np.zeros(space.shape)).astype(np.float32)
+        if caps.tap:
+            return dev.action_for(Setpoint(tap=dev.config.init_tap))
+        if caps.curtailable:
+            p = dev.available_power
+        if p is None:
+            return np.zeros(dev.get_action_space().shape[0], dtype=np.float32)
+        q_lo, q_hi = dev.reactive_range(p)
+        q = q_share * (q_hi if q_share > 0 else -q_lo)
+        return dev.action_for(Setpoint(p, q, on=True))
 
 
 class FollowLoadPolicy(Policy):
@@ -233,18 +232,19 @@ class FollowLoadPolicy(Policy):
         price, net_load = m["exchange.price"], _net_load(m)
         parts = []
         for dev in self.agent.devices.values():
-            if isinstance(dev, Generator):
-                c = dev.config
-                coef_a, coef_b, _ = (float(x) for x in c.cost_curve_coefs)
-                p = float(np.clip(net_load, c.p_min_MW, c.p_max_MW))
-                if price < 2 * coef_a * p + coef_b:
-                    p = c.p_min_MW
-                parts.append(dev.action_for_setpoint(p, (c.q_min_MVAr + c.q_max_MVAr) / 2))
-            elif isinstance(dev, ESS):
+            caps = capabilities_of(dev)
+            if caps.dispatchable:
+                lim = dev.limits()
+                p = float(np.clip(net_load, lim.p_min_MW, lim.p_max_MW))
+                if price < dev.marginal_cost(p):
+                    p = lim.p_min_MW
+                q = (lim.q_min_MVAr + lim.q_max_MVAr) / 2
+                parts.append(dev.action_for(Setpoint(p, q, on=True)))
+            elif caps.storage:
                 parts.append(dev.respond_to_price(price, self.low_price, self.high_price))
-            elif isinstance(dev, Transformer):
-                parts.append(dev.action_for_setpoint(dev.config.init_tap))
-            elif hasattr(dev, "available_power"):
+            elif caps.tap:
+                parts.append(dev.action_for(Setpoint(tap=dev.config.init_tap)))
+            elif caps.curtailable:
                 parts.append(dev.get_action_space().high.astype(np.float32))  # deliver all
             else:
                 parts.append(np.zeros(dev.get_action_space().shape[0], dtype=np.float32))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from powergrid.agents import ESS, PV, Generator, Transformer
+from powergrid.agents import ESS, PV, Generator, Setpoint, Transformer
 from powergrid.baselines import (
     POLICY_KINDS,
     RuleBasedPolicy,
@@ -22,15 +22,15 @@ GEN = {"bus": "Bus 633", "p_max_MW": 2.0, "p_min_MW": 0.5, "q_max_MVAr": 1.0,
        "q_min_MVAr": -0.6, "s_rated_MVA": 2.5, "cost_curve_coefs": [0.5, 10.0, 0.0]}
 
 
-# ------------------------------------------------------------- action_for_setpoint
+# --------------------------------------------------------------------- action_for
 def test_generator_setpoint_round_trips_through_its_action():
     g = Generator("g", GEN)
     for p, q in [(0.5, -0.6), (1.2, 0.3), (2.0, 1.0), (0.8, 0.0)]:
-        g.set_device_action(g.action_for_setpoint(p, q))
+        g.set_device_action(g.action_for(Setpoint(p, q)))
         assert g.state.electrical.p_MW == pytest.approx(p, abs=1e-6)
         assert g.state.electrical.q_MVAr == pytest.approx(q, abs=1e-6)
     # arrays give one row per setpoint; out-of-range setpoints give the nearest action
-    a = g.action_for_setpoint(np.array([0.0, 1.25, 9.0]), np.zeros(3))
+    a = g.action_for(Setpoint(np.array([0.0, 1.25, 9.0]), np.zeros(3)))
     assert a.shape == (3, 2)
     assert a[:, 0].tolist() == pytest.approx([-1.0, 0.0, 1.0])
 
@@ -38,17 +38,17 @@ def test_generator_setpoint_round_trips_through_its_action():
 def test_battery_renewable_and_transformer_round_trip():
     e = ESS("e", {"bus": "b", "e_capacity_MWh": 10.0, "p_max_MW": 1.0, "p_min_MW": -2.0,
                   "q_max_MVAr": 0.5, "init_soc": 0.5})
-    e.set_device_action(e.action_for_setpoint(-1.5, 0.25))
+    e.set_device_action(e.action_for(Setpoint(-1.5, 0.25)))
     assert e.state.electrical.p_MW == pytest.approx(-1.5, abs=1e-6)
     assert e.state.electrical.q_MVAr == pytest.approx(0.25, abs=1e-6)
     pv = PV("pv", {"bus": "b", "p_rated_MW": 1.0, "pf_min": 0.9})
     pv.set_availability(0.8)
-    pv.set_device_action(pv.action_for_setpoint(0.6, 0.1))
+    pv.set_device_action(pv.action_for(Setpoint(0.6, 0.1)))
     assert pv.state.electrical.p_MW == pytest.approx(0.6, abs=1e-6)
     assert pv.state.electrical.q_MVAr == pytest.approx(0.1, abs=1e-6)
     t = Transformer("t", {"trafo": "XFM1", "tap_min": -4, "tap_max": 4})
     for tap in (-4, -1, 0, 3, 4):
-        t.set_device_action(t.action_for_setpoint(tap))
+        t.set_device_action(t.action_for(Setpoint(tap=tap)))
         assert t.state.tap.tap_pos == tap
 
 

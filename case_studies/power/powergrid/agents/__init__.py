@@ -4,7 +4,14 @@
 ``GridSystemAgent`` live in :mod:`powergrid.agents.power_grid_agent`.
 """
 
-from powergrid.agents.device_agent import ConfigError, DeviceAgent
+from powergrid.agents.device_agent import (
+    Capabilities,
+    ConfigError,
+    DeviceAgent,
+    DeviceLimits,
+    Setpoint,
+    capabilities_of,
+)
 from powergrid.agents.generator import Generator, GeneratorConfig
 from powergrid.agents.grid_agent import GridAgent
 from powergrid.agents.registry import (
@@ -18,8 +25,12 @@ from powergrid.agents.storage import ESS, StorageConfig
 from powergrid.agents.transformer import Transformer
 
 __all__ = [
+    "Capabilities",
     "ConfigError",
     "DeviceAgent",
+    "DeviceLimits",
+    "Setpoint",
+    "capabilities_of",
     "Generator",
     "GeneratorConfig",
     "GridAgent",

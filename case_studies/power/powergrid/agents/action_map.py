@@ -3,7 +3,7 @@
 Every device maps a normalised action ``a`` in [-1, 1] linearly onto a range,
 ``x = lo + (a + 1) / 2 * (hi - lo)``. Baselines, the oracle's replay and MPC need the
 other direction (which action gives this setpoint?); each device's
-``action_for_setpoint`` uses :func:`to_unit` so that nobody re-derives it.
+``action_for`` uses :func:`to_unit` so that nobody re-derives it.
 """
 
 from __future__ import annotations

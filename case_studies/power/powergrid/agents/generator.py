@@ -19,7 +19,13 @@ from powergrid.agents.config_schema import (
     device_config,
     raise_problems,
 )
-from powergrid.agents.device_agent import DeviceAgent, build_config
+from powergrid.agents.device_agent import (
+    Capabilities,
+    DeviceAgent,
+    DeviceLimits,
+    Setpoint,
+    build_config,
+)
 from powergrid.core.features.electrical import ElectricalBasePh
 from powergrid.core.features.power_limits import PowerLimits
 from powergrid.core.features.status import UnitStatus
@@ -72,6 +78,7 @@ class Generator(DeviceAgent):
 
     pp_element = "sgen"
     config_class = GeneratorConfig
+    capabilities = Capabilities(dispatchable=True)
 
     def __init__(self, agent_id: str, device_state_config: dict[str, Any] | None = None,
                  **kwargs: Any) -> None:
@@ -99,9 +106,6 @@ class Generator(DeviceAgent):
     def is_on(self) -> bool:
         return (not self.config.allow_commitment) or self.state.status.on >= 0.5
 
-    def set_device_action(self, action: Any) -> None:
-        self.apply_action(self.validate_action(action))
-
     def apply_action(self, a: np.ndarray) -> None:
         """Apply an already validated (finite, clipped) action."""
         c = self.config
@@ -118,23 +122,44 @@ class Generator(DeviceAgent):
         self.state.electrical.p_MW = p
         self.state.electrical.q_MVAr = q
 
-    def action_for_setpoint(self, p_MW: Any, q_MVAr: Any = 0.0, on: bool = True) -> np.ndarray:
+    def limits(self) -> DeviceLimits:
+        c = self.config
+        return DeviceLimits(p_min_MW=c.p_min_MW, p_max_MW=c.p_max_MW,
+                            q_min_MVAr=c.q_min_MVAr, q_max_MVAr=c.q_max_MVAr)
+
+    def action_for(self, setpoint: Setpoint) -> np.ndarray:
         """Normalised action(s) that ``apply_action`` maps to ``(p_MW, q_MVAr)``.
 
         The one inverse of the linear map in :meth:`apply_action`, so that baselines and
-        the oracle's replay never re-derive it. Accepts scalars or arrays (one row per
-        value); setpoints outside the limits give the nearest action (clipped to [-1, 1]).
+        the oracle's replay never re-derive it. Scalars or arrays (one row per value);
+        setpoints outside the limits give the nearest action (clipped to [-1, 1]).
+        ``setpoint.on`` is the commitment entry when the unit has one.
         """
         c = self.config
-        p = np.atleast_1d(np.asarray(p_MW, dtype=float))
-        q = np.broadcast_to(np.asarray(q_MVAr, dtype=float), p.shape)
+        p = np.atleast_1d(np.asarray(setpoint.p_MW, dtype=float))
+        q = np.broadcast_to(np.asarray(setpoint.q_MVAr, dtype=float), p.shape)
         a = np.zeros((p.size, self._space.shape[0]))
         a[:, 0] = to_unit(p, c.p_min_MW, c.p_max_MW)
         a[:, 1] = to_unit(q, c.q_min_MVAr, c.q_max_MVAr)
         if c.allow_commitment:
-            a[:, 2] = 1.0 if on else -1.0
+            a[:, 2] = 1.0 if setpoint.on else -1.0
         out = a.astype(np.float32)
-        return out[0] if np.ndim(p_MW) == 0 else out
+        return out[0] if np.ndim(setpoint.p_MW) == 0 else out
+
+    def marginal_cost(self, p_MW: float) -> float:
+        """$/MWh of one more MW at output ``p_MW``: ``2 a P + b``."""
+        a, b, _ = (float(x) for x in self.config.cost_curve_coefs)
+        return 2.0 * a * float(p_MW) + b
+
+    def economic_setpoint(self, price: float) -> float:
+        """Profit-maximising output (MW): marginal cost ``2 a P + b`` = price, within limits."""
+        c = self.config
+        a, b, _ = (float(x) for x in c.cost_curve_coefs)
+        if a > 0:
+            p = (price - b) / (2.0 * a)
+        else:
+            p = c.p_max_MW if price > b else c.p_min_MW
+        return float(np.clip(p, c.p_min_MW, c.p_max_MW))
 
     def _step_commitment(self, want_on: bool) -> None:
         c, status = self.config, self.state.status
@@ -163,13 +188,9 @@ class Generator(DeviceAgent):
     def respond_to_price(self, price: float) -> np.ndarray:
         """Produce where marginal cost 2aP + b equals the price (profit-maximising)."""
         c = self.config
-        a, b, _ = (float(x) for x in c.cost_curve_coefs)
-        if a > 0:
-            p = (price - b) / (2 * a)
-        else:
-            p = c.p_max_MW if price > b else c.p_min_MW
         q = (c.q_min_MVAr + c.q_max_MVAr) / 2.0  # mid-range reactive power (action 0)
-        return self.action_for_setpoint(float(p), q, on=price > b)
+        on = price > float(c.cost_curve_coefs[1])
+        return self.action_for(Setpoint(self.economic_setpoint(price), q, on=on))
 
     def reset(self, seed: int | None = None) -> None:
         super().reset(seed)

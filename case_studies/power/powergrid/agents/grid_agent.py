@@ -17,16 +17,10 @@ from gymnasium.spaces import Box
 from gymnasium.spaces import Dict as SpaceDict
 
 from heron.agents.coordinator_agent import CoordinatorAgent, flatten_box_spaces
-from powergrid.agents.device_agent import DeviceAgent
+from powergrid.agents.device_agent import DeviceAgent, capabilities_of
 
 __all__ = ["GridAgent"]
 
-
-
-def renewable_source(dev: Any) -> str:
-    """"wind" or "solar": the device's ``renewable_source``, else a class name with "wind"."""
-    return getattr(dev, "renewable_source", None) or (
-        "wind" if "wind" in type(dev).__name__.lower() else "solar")
 
 
 def rated_power(dev: Any) -> float:
@@ -76,14 +70,12 @@ class GridAgent(CoordinatorAgent):
 
     # -- exogenous inputs --------------------------------------------------------------
     def set_availability(self, solar_pu: float = 0.0, wind_pu: float = 0.0) -> None:
-        """This hour's renewable availability on every device that has ``available_power``.
-
-        A device says which resource drives it with ``renewable_source`` ("solar"
-        or "wind"); without it, a class name containing "wind" means wind.
-        """
+        """This hour's renewable availability (``available_power``) on every curtailable
+        device, from the series its ``capabilities.source`` names."""
         for dev in self.devices.values():
-            if hasattr(dev, "available_power"):
-                pu = wind_pu if renewable_source(dev) == "wind" else solar_pu
+            caps = capabilities_of(dev)
+            if caps.curtailable:
+                pu = wind_pu if caps.source == "wind" else solar_pu
                 dev.available_power = float(pu) * rated_power(dev)
 
     # -- RL interface ----------------------------------------------------------------------

@@ -267,6 +267,33 @@ class PowerGridAgent(GridAgent):
         self._ext_grid_row = (list(net.ext_grid.index).index(int(eg[0]))
                               if (self._pcc_row is None and len(eg)) else None)
 
+    # -- what planners read (oracle, MPC): the same elements the env meters -----------
+    @property
+    def bus_index(self) -> np.ndarray:
+        """pandapower indices of this grid's buses (a copy)."""
+        return np.asarray(self._bus_idx, dtype=np.int64).copy()
+
+    @property
+    def line_index(self) -> np.ndarray:
+        """pandapower indices of this grid's lines (a copy)."""
+        return np.asarray(self._line_idx, dtype=np.int64).copy()
+
+    @property
+    def load_rows(self) -> np.ndarray:
+        """This grid's rows in the grid model's load vectors (a copy)."""
+        return np.asarray(self._load_rows, dtype=np.int64).copy()
+
+    @property
+    def import_meter(self) -> tuple[str, int]:
+        """Where this grid's import is metered, as :meth:`_import_mw` reads it:
+        ``("pcc_trafo", trafo index)`` (the HV side of its PCC transformer),
+        ``("ext_grid", -1)`` (its own slack) or ``("balance", -1)`` (a power balance)."""
+        if self._pcc_row is not None:
+            return "pcc_trafo", int(self._net.trafo.index[self._pcc_row])
+        if self._ext_grid_row is not None:
+            return "ext_grid", -1
+        return "balance", -1
+
     # -- time series ---------------------------------------------------------------------
     def add_dataset(self, dataset: dict[str, Any]) -> None:
         """Hourly series that :meth:`step` walks, for a grid used on its own.

@@ -20,7 +20,13 @@ from powergrid.agents.config_schema import (
     Text,
     device_config,
 )
-from powergrid.agents.device_agent import DeviceAgent, build_config
+from powergrid.agents.device_agent import (
+    Capabilities,
+    DeviceAgent,
+    DeviceLimits,
+    Setpoint,
+    build_config,
+)
 from powergrid.core.features.electrical import ElectricalBasePh
 from powergrid.core.features.renewable import RenewableAvailability
 from powergrid.utils.cost import curtailment_cost
@@ -37,9 +43,11 @@ class RenewableConfig:
 
 
 class RenewableGenerator(DeviceAgent):
+    """Curtailable PV plant or wind turbine; ``capabilities.source`` says which series."""
+
     pp_element = "sgen"
     config_class = RenewableConfig
-    renewable_source = "solar"
+    capabilities = Capabilities(curtailable=True, source="solar")
 
     def __init__(self, agent_id: str, device_state_config: dict[str, Any] | None = None,
                  **kwargs: Any) -> None:
@@ -64,9 +72,6 @@ class RenewableGenerator(DeviceAgent):
     def get_action_space(self) -> Box:
         return self._space
 
-    def set_device_action(self, action: Any) -> None:
-        self.apply_action(self.validate_action(action))
-
     def apply_action(self, a: np.ndarray) -> None:
         """Apply an already validated (finite, clipped) action."""
         tan_phi = float(np.tan(np.arccos(self.config.pf_min))) if a.size > 1 else 0.0
@@ -74,28 +79,42 @@ class RenewableGenerator(DeviceAgent):
                                           self.available_power, tan_phi)
         self.state.electrical.p_MW, self.state.electrical.q_MVAr = float(p), float(q)
 
-    def action_for_setpoint(self, p_MW: Any, q_MVAr: Any = 0.0,
-                            p_available_MW: Any = None) -> np.ndarray:
+    @property
+    def _tan_phi(self) -> float:
+        return float(np.tan(np.arccos(self.config.pf_min)))
+
+    def limits(self) -> DeviceLimits:
+        """Rated limits: 0..p_rated, and the reactive power the power factor allows there."""
+        q = self.config.p_rated_MW * self._tan_phi
+        return DeviceLimits(p_min_MW=0.0, p_max_MW=self.config.p_rated_MW,
+                            q_min_MVAr=-q, q_max_MVAr=q)
+
+    def reactive_range(self, p_MW: Any) -> tuple[Any, Any]:
+        """``|Q| <= P tan(phi)``: the power-factor limit at this active power."""
+        q = np.asarray(p_MW, dtype=float) * self._tan_phi
+        return -q, q
+
+    def action_for(self, setpoint: Setpoint) -> np.ndarray:
         """Normalised action(s) that ``apply_action`` maps to ``(p_MW, q_MVAr)``.
 
         The one inverse of :meth:`apply_action`: ``frac = p / p_available`` (all of it
         when nothing is available) and ``q / (p tan(phi))``. ``p_available_MW``
         defaults to the current availability. Scalars or arrays; clipped to [-1, 1].
         """
-        p = np.atleast_1d(np.asarray(p_MW, dtype=float))
+        p = np.atleast_1d(np.asarray(setpoint.p_MW, dtype=float))
         avail = np.broadcast_to(np.asarray(
-            self.available_power if p_available_MW is None else p_available_MW,
-            dtype=float), p.shape)
+            self.available_power if setpoint.p_available_MW is None
+            else setpoint.p_available_MW, dtype=float), p.shape)
         frac = np.divide(p, avail, out=np.ones_like(p), where=avail > 1e-12)
         a = np.zeros((p.size, self._space.shape[0]))
         a[:, 0] = np.clip(2.0 * frac - 1.0, -1.0, 1.0)
         if a.shape[1] > 1:
-            q = np.broadcast_to(np.asarray(q_MVAr, dtype=float), p.shape)
-            den = p * float(np.tan(np.arccos(self.config.pf_min)))
+            q = np.broadcast_to(np.asarray(setpoint.q_MVAr, dtype=float), p.shape)
+            den = p * self._tan_phi
             a[:, 1] = np.clip(np.divide(q, den, out=np.zeros_like(q), where=den > 1e-12),
                               -1.0, 1.0)
         out = a.astype(np.float32)
-        return out[0] if np.ndim(p_MW) == 0 else out
+        return out[0] if np.ndim(setpoint.p_MW) == 0 else out
 
     def update_cost_safety(self) -> None:
         self.cost = curtailment_cost(self.available_power, self.state.electrical.p_MW,
@@ -110,8 +129,8 @@ class RenewableGenerator(DeviceAgent):
 
 
 class PV(RenewableGenerator):
-    renewable_source = "solar"
+    capabilities = Capabilities(curtailable=True, source="solar")
 
 
 class WindTurbine(RenewableGenerator):
-    renewable_source = "wind"
+    capabilities = Capabilities(curtailable=True, source="wind")

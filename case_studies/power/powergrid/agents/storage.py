@@ -20,7 +20,13 @@ from powergrid.agents.config_schema import (
     device_config,
     raise_problems,
 )
-from powergrid.agents.device_agent import DeviceAgent, build_config
+from powergrid.agents.device_agent import (
+    Capabilities,
+    DeviceAgent,
+    DeviceLimits,
+    Setpoint,
+    build_config,
+)
 from powergrid.core.features.electrical import ElectricalBasePh
 from powergrid.core.features.storage import StorageBlock
 from powergrid.utils.cost import storage_degradation_cost
@@ -75,6 +81,7 @@ class ESS(DeviceAgent):
 
     pp_element = "storage"
     config_class = StorageConfig
+    capabilities = Capabilities(storage=True)
 
     def __init__(self, agent_id: str, device_state_config: dict[str, Any] | None = None,
                  **kwargs: Any) -> None:
@@ -98,9 +105,6 @@ class ESS(DeviceAgent):
                                                 c.p_min_MW, c.p_max_MW, self.dt)
         return float(lo), float(hi)
 
-    def set_device_action(self, action: Any) -> None:
-        self.apply_action(self.validate_action(action))
-
     def apply_action(self, a: np.ndarray) -> None:
         """Apply an already validated (finite, clipped) action."""
         c = self.config
@@ -109,21 +113,27 @@ class ESS(DeviceAgent):
             float(a[0]), c.p_min_MW, c.p_max_MW, lo, hi))
         self.state.electrical.q_MVAr = float(a[1] * c.q_max_MVAr) if a.size > 1 else 0.0
 
-    def action_for_setpoint(self, p_MW: Any, q_MVAr: Any = 0.0) -> np.ndarray:
+    def limits(self) -> DeviceLimits:
+        """Rated limits (grid side; the SOC narrows P each step, see feasible_p_range)."""
+        c = self.config
+        return DeviceLimits(p_min_MW=c.p_min_MW, p_max_MW=c.p_max_MW,
+                            q_min_MVAr=-c.q_max_MVAr, q_max_MVAr=c.q_max_MVAr)
+
+    def action_for(self, setpoint: Setpoint) -> np.ndarray:
         """Normalised action(s) that ``apply_action`` maps to grid-side ``(p_MW, q_MVAr)``.
 
         The one inverse of :meth:`apply_action` (before its SOC limiting, which the
         battery applies itself). Scalars or arrays; clipped to [-1, 1].
         """
         c = self.config
-        p = np.atleast_1d(np.asarray(p_MW, dtype=float))
+        p = np.atleast_1d(np.asarray(setpoint.p_MW, dtype=float))
         a = np.zeros((p.size, self._space.shape[0]))
         a[:, 0] = to_unit(p, c.p_min_MW, c.p_max_MW)
         if a.shape[1] > 1:
-            q = np.broadcast_to(np.asarray(q_MVAr, dtype=float), p.shape)
+            q = np.broadcast_to(np.asarray(setpoint.q_MVAr, dtype=float), p.shape)
             a[:, 1] = np.clip(q / c.q_max_MVAr, -1.0, 1.0)
         out = a.astype(np.float32)
-        return out[0] if np.ndim(p_MW) == 0 else out
+        return out[0] if np.ndim(setpoint.p_MW) == 0 else out
 
     def update_state(self, *args: Any, **kwargs: Any) -> None:
         """Advance the SOC by one step of the setpoint that was applied."""
@@ -147,4 +157,4 @@ class ESS(DeviceAgent):
             p = c.p_max_MW
         else:
             p = 0.0
-        return self.action_for_setpoint(p)
+        return self.action_for(Setpoint(p))

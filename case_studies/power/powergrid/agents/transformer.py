@@ -18,7 +18,13 @@ from powergrid.agents.config_schema import (
     device_config,
     raise_problems,
 )
-from powergrid.agents.device_agent import DeviceAgent, build_config
+from powergrid.agents.device_agent import (
+    Capabilities,
+    DeviceAgent,
+    DeviceLimits,
+    Setpoint,
+    build_config,
+)
 from powergrid.core.features.tap_changer import TapChanger
 from powergrid.utils.cost import tap_change_cost
 
@@ -51,6 +57,7 @@ class Transformer(DeviceAgent):
 
     pp_element = "trafo"
     config_class = TransformerConfig
+    capabilities = Capabilities(tap=True)
 
     def __init__(self, agent_id: str, device_state_config: dict[str, Any] | None = None,
                  **kwargs: Any) -> None:
@@ -66,9 +73,6 @@ class Transformer(DeviceAgent):
     def get_action_space(self) -> Box:
         return self._space
 
-    def set_device_action(self, action: Any) -> None:
-        self.apply_action(self.validate_action(action))
-
     def apply_action(self, a: np.ndarray) -> None:
         """Apply an already validated (finite, clipped) action."""
         c = self.config
@@ -76,12 +80,19 @@ class Transformer(DeviceAgent):
         pos = int(np.rint(c.tap_min + (a[0] + 1.0) / 2.0 * (c.tap_max - c.tap_min)))
         self.state.tap.tap_pos = int(np.clip(pos, c.tap_min, c.tap_max))
 
-    def action_for_setpoint(self, tap: Any) -> np.ndarray:
-        """Normalised action(s) that ``apply_action`` maps to tap position(s) ``tap``."""
+    def limits(self) -> DeviceLimits:
+        return DeviceLimits(tap_min=self.config.tap_min, tap_max=self.config.tap_max)
+
+    def action_for(self, setpoint: Setpoint) -> np.ndarray:
+        """Normalised action(s) that ``apply_action`` maps to tap position(s)
+        ``setpoint.tap`` (P and Q do not apply to a tap changer)."""
+        if setpoint.tap is None:
+            raise ValueError(f"Transformer {self.agent_id!r}: the setpoint has no tap; "
+                             "pass Setpoint(tap=...).")
         c = self.config
-        t = np.atleast_1d(np.asarray(tap, dtype=float))
+        t = np.atleast_1d(np.asarray(setpoint.tap, dtype=float))
         out = to_unit(t, c.tap_min, c.tap_max).reshape(-1, 1).astype(np.float32)
-        return out[0] if np.ndim(tap) == 0 else out
+        return out[0] if np.ndim(setpoint.tap) == 0 else out
 
     def injection(self) -> tuple[float, float]:
         return 0.0, 0.0

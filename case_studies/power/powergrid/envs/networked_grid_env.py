@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import logging
 from abc import abstractmethod
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from heron.envs.base import HeronParallelEnv
 from heron.envs.execution import ExecutionMode
-from powergrid.agents.device_agent import ConfigError
+from powergrid.agents.device_agent import ConfigError, capabilities_of
 from powergrid.agents.power_grid_agent import GridSystemAgent, PowerGridAgent
 from powergrid.envs.grid_model import GridModel
 from powergrid.envs.regulators import RegulatorController, RegulatorSettings
@@ -36,6 +37,17 @@ from powergrid.powerflow.base import DEFAULT_BACKEND
 
 log = logging.getLogger(__name__)
 
+
+
+@dataclass
+class ExogenousWindow:
+    """Hours of exogenous data exactly as the env sets them (see
+    :meth:`NetworkedGridEnv.exogenous_window`)."""
+
+    price: np.ndarray  # (H,) $/MWh
+    load_p: np.ndarray  # (H, n_load) MW, the grid model's load vector each hour
+    load_q: np.ndarray  # (H, n_load) MVAr
+    available: dict[tuple[str, str], np.ndarray]  # (agent, device): (H,) MW
 
 
 class NetworkedGridEnv(HeronParallelEnv):
@@ -85,6 +97,7 @@ class NetworkedGridEnv(HeronParallelEnv):
         self._test_day = 0
         self._start_hour = 0
         self._last_result = None
+        self._exo_t = 0  # the hour of the episode whose data is loaded (_set_exogenous)
         self._init_exogenous(0)
         self._set_exogenous(0)
         self._solve_and_sync()
@@ -207,9 +220,9 @@ class NetworkedGridEnv(HeronParallelEnv):
             raise ConfigError(f"{key}_profile {profile!r} not in the dataset; available: {names}.")
         return np.asarray(data[f"{key}_profiles"][:, names.index(profile)], dtype=np.float64)
 
-    def _init_exogenous(self, start_hour: int) -> None:
+    def _init_exogenous(self, start_hour: int, hours: int | None = None) -> None:
         """Pre-slice this episode's series per grid (no dict lookups in the step loop)."""
-        n = self.max_episode_steps + 1
+        n = self.max_episode_steps + 1 if hours is None else int(hours)
         length = len(self.dataset[self.split]["load"])
         idx = (start_hour + np.arange(n)) % length
         self._hours = idx % 24
@@ -235,12 +248,61 @@ class NetworkedGridEnv(HeronParallelEnv):
         )
 
     def _set_exogenous(self, t: int) -> None:
+        self._exo_t = t
         prices, hours, grids, dso_load = self._exo_floats
         price, hour = prices[t], hours[t]
         for agent, load, solar, wind in grids:
             agent.set_exogenous(load[t], solar[t], wind[t], price, hour)
         if dso_load is not None:
             self.system_agent.set_exogenous(dso_load[t], price, hour)
+
+    # -- the episode's data, for planners (oracle, MPC) ------------------------------
+    @property
+    def start_hour(self) -> int:
+        """Absolute hour of the split at which the current episode started."""
+        return int(self._start_hour)
+
+    @property
+    def episode_prices(self) -> np.ndarray:
+        """The current episode's price series, one per step (+1: the hour after), a copy."""
+        return self._price.copy()
+
+    @property
+    def last_result(self) -> Any:
+        """The last :class:`~powergrid.powerflow.PowerFlowResult` (None before the first)."""
+        return self._last_result
+
+    def exogenous_window(self, start_hour: int, hours: int) -> ExogenousWindow:
+        """Loads, availability and prices of ``hours`` hours from absolute ``start_hour``,
+        computed by the env's own data path (profiles, load scales, ratings), so a
+        planner sees exactly what a replay will.
+
+        The env is left as it was: the current episode's series and this hour's data
+        are put back afterwards.
+        """
+        if hours < 1:
+            raise ValueError(f"exogenous_window: hours must be >= 1, got {hours}.")
+        episode_start, episode_t = self._start_hour, self._exo_t
+        gm = self.grid_model
+        ren = [(a, n, dev) for a, agent in self.agent_dict.items()
+               for n, dev in agent.devices.items() if capabilities_of(dev).curtailable]
+        n_load = gm.load_p.size
+        out = ExogenousWindow(price=np.zeros(hours), load_p=np.zeros((hours, n_load)),
+                              load_q=np.zeros((hours, n_load)),
+                              available={(a, n): np.zeros(hours) for a, n, _ in ren})
+        try:
+            self._init_exogenous(int(start_hour), hours)
+            out.price[:] = self._price
+            for t in range(hours):
+                self._set_exogenous(t)
+                out.load_p[t] = gm.load_p
+                out.load_q[t] = gm.load_q
+                for a, n, dev in ren:
+                    out.available[(a, n)][t] = float(dev.available_power)
+        finally:
+            self._init_exogenous(episode_start)
+            self._set_exogenous(episode_t)
+        return out
 
     def _choose_start_hour(self, options: dict | None) -> int:
         days = len(self.dataset[self.split]["load"]) // 24

@@ -58,9 +58,9 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 
 from powergrid import physics
-from powergrid.agents.device_agent import ConfigError
+from powergrid.agents.device_agent import ConfigError, capabilities_of
 from powergrid.agents.generator import Generator
-from powergrid.agents.grid_agent import rated_power, renewable_source
+from powergrid.agents.grid_agent import rated_power
 from powergrid.agents.renewables import RenewableGenerator
 from powergrid.agents.storage import ESS
 from powergrid.envs.array_devices import ArrayDevices, ArrayDevicesError, array_devices_of
@@ -257,8 +257,8 @@ class VectorMultiAgentMicrogrids:
         cls = type(dev)
         maths, why = self._array_maths(dev, kind)
         ext = _External(cls=cls, agent=ai, kind=kind, row=row, bus=bus, act=col, dim=dim,
-                        renewable=hasattr(dev, "available_power"),
-                        wind=renewable_source(dev) == "wind", rated=rated_power(dev),
+                        renewable=capabilities_of(dev).curtailable,
+                        wind=capabilities_of(dev).source == "wind", rated=rated_power(dev),
                         obs_size=len(dev.state.names("upper_level")))
         if maths is None:
             if cls not in _WARNED:
@@ -328,13 +328,13 @@ class VectorMultiAgentMicrogrids:
                 if not self._vectorized(dev):
                     members.append(("ext", len(self._ext)))
                     self._add_external(ai, dev, kind, row, bus, col, dim, pending)
-                elif isinstance(dev, Generator):
+                elif capabilities_of(dev).dispatchable:
                     a, b, c0 = (float(x) for x in c.cost_curve_coefs)
                     members.append(("gen", len(self.gens)))
                     self.gens.add(name, ai, row, bus, col, col + 1, p_min=c.p_min_MW,
                                   p_max=c.p_max_MW, q_min=c.q_min_MVAr, q_max=c.q_max_MVAr,
                                   s_rated=c.s_rated_MVA, a=a, b=b, c=c0)
-                elif isinstance(dev, ESS):
+                elif capabilities_of(dev).storage:
                     members.append(("ess", len(self.ess)))
                     self.ess.add(name, ai, row, bus, col, col + 1 if dim > 1 else -1,
                                  p_min=c.p_min_MW, p_max=c.p_max_MW, q_max=c.q_max_MVAr,
@@ -347,7 +347,7 @@ class VectorMultiAgentMicrogrids:
                     self.ren.add(name, ai, row, bus, col, col + 1 if dim > 1 else -1,
                                  p_rated=c.p_rated_MW, curt=c.curtailment_cost_per_MWh,
                                  tan_phi=tan_phi,
-                                 wind=1.0 if dev.renewable_source == "wind" else 0.0)
+                                 wind=1.0 if capabilities_of(dev).source == "wind" else 0.0)
                 col += dim
             self._agent_devices.append(members)
         self._n_act = col

@@ -57,6 +57,8 @@ import cvxpy as cp
 import numpy as np
 
 from heron.core.policies import Policy
+from powergrid.agents.device_agent import Setpoint, capabilities_of
+from powergrid.envs.networked_grid_env import ExogenousWindow
 from powergrid.optimization.compiled import CompiledProblem
 from powergrid.optimization.exactness import is_exact
 from powergrid.optimization.metering import metering_values
@@ -97,14 +99,8 @@ MPC_LOSS_WEIGHTS = (LOSS_WEIGHTS[0], LOSS_WEIGHTS[-1])
 TARGET_STEP_MS = 100.0
 
 
-@dataclass
-class _Day:
-    """One day of exogenous data, hour by hour, as the environment sets it."""
-
-    price: np.ndarray  # (24,)
-    load_p: np.ndarray  # (24, n_load) MW before scaling
-    load_q: np.ndarray
-    available: dict[tuple[str, str], np.ndarray]  # (24,) MW
+#: one day of exogenous data, hour by hour, as the environment sets it
+_Day = ExogenousWindow
 
 
 class _History:
@@ -120,27 +116,11 @@ class _History:
         self.hours = len(env.dataset[env.split]["load"])
         self.days = self.hours // 24
         self._cache: dict[int, _Day] = {}
-        self._renewables = [(a, n, dev) for a in env.possible_agents
-                            for n, dev in env.agent_dict[a].devices.items()
-                            if hasattr(dev, "available_power")]
 
     def day(self, d: int) -> _Day:
         d %= self.days
         if d not in self._cache:
-            env, gm = self.env, self.env.grid_model
-            env._init_exogenous(d * 24)
-            n_load = len(env.net.load)
-            out = _Day(price=np.zeros(24), load_p=np.zeros((24, n_load)),
-                       load_q=np.zeros((24, n_load)),
-                       available={(a, n): np.zeros(24) for a, n, _ in self._renewables})
-            for t in range(24):
-                env._set_exogenous(t)
-                out.price[t] = float(env._price[t])
-                out.load_p[t] = gm.load_p
-                out.load_q[t] = gm.load_q
-                for a, n, dev in self._renewables:
-                    out.available[(a, n)][t] = float(dev.available_power)
-            self._cache[d] = out
+            self._cache[d] = self.env.exogenous_window(d * 24, 24)
         return self._cache[d]
 
     def hours_(self, start: int, n: int) -> _Day:
@@ -294,7 +274,7 @@ class MPCController:
 
     def _set_inputs(self, t: int) -> None:
         env, inp = self.env, self.inputs
-        hour = int(env._start_hour) + t
+        hour = env.start_hour + t
         fc = self.forecast_window(hour)
         reset = np.zeros(self.horizon)
         end = int(env.max_episode_steps) - t  # the window's first hour past the episode
@@ -381,23 +361,16 @@ class MPCController:
     def _device_action(self, agent: str, name: str, dev: Any, ok: bool,
                        plan: StepPlan) -> np.ndarray:
         """The first planned hour as the device's action (its own inverse map)."""
-        from powergrid.agents.generator import Generator
-        from powergrid.agents.renewables import RenewableGenerator
-        from powergrid.agents.transformer import Transformer
-
         key = (agent, name)
-        if isinstance(dev, Transformer):
-            return dev.action_for_setpoint(dev.config.init_tap)
+        if capabilities_of(dev).tap:
+            return dev.action_for(Setpoint(tap=dev.config.init_tap))
         if not ok:
             return np.zeros(dev.get_action_space().shape[0], dtype=np.float32)
         p = float(np.asarray(self.model.dev_p[key].value).ravel()[0])
         q = float(np.asarray(self.model.dev_q[key].value).ravel()[0])
         plan.setpoints.setdefault(agent, {})[name] = (p, q, self._avail_now.get(key, np.nan))
-        if isinstance(dev, RenewableGenerator):  # deliver the planned share of what is there
-            return dev.action_for_setpoint(p, q, p_available_MW=self._avail_now[key])
-        if isinstance(dev, Generator):
-            return dev.action_for_setpoint(p, q, on=True)
-        return dev.action_for_setpoint(p, q)  # a battery
+        # a renewable delivers the planned share of what is there; a generator stays on
+        return dev.action_for(Setpoint(p, q, on=True, p_available_MW=self._avail_now.get(key)))
 
 
 def forecast_window(hist: _History, hour: int, horizon: int, kind: str = "persistence",

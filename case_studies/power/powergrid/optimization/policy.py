@@ -6,8 +6,8 @@ accounting), so the optimality gap is measured by the environment, not by the
 optimiser's own bookkeeping.
 
 Each setpoint is turned back into the normalised action the device maps to it by
-the device's own ``action_for_setpoint`` (the one inverse of its
-``set_device_action``; nothing here re-derives it).
+the device's own ``action_for`` (the one inverse of its action map; nothing here
+re-derives it or asks which type the device is).
 """
 
 from __future__ import annotations
@@ -28,22 +28,21 @@ def device_actions(dev: Any, rec: dict[str, np.ndarray]) -> np.ndarray:
     Committed generators stay on (the oracle keeps them on); renewables are scaled by
     the availability the oracle planned with (``p_avail_MW``).
     """
-    from powergrid.agents.generator import Generator
-    from powergrid.agents.renewables import RenewableGenerator
-    from powergrid.agents.storage import ESS
-    from powergrid.agents.transformer import Transformer
+    from powergrid.agents.device_agent import Setpoint, has_inverse
 
-    if isinstance(dev, Transformer):
-        return dev.action_for_setpoint(np.asarray(rec["tap"], dtype=float))
+    if not has_inverse(dev):
+        raise TypeError(f"no inverse action mapping for {type(dev).__name__} "
+                        f"{dev.agent_id!r}: implement action_for(setpoint).")
+    tap = rec.get("tap")
     p = np.atleast_1d(np.asarray(rec.get("p_MW", 0.0), dtype=float))
+    if tap is not None:
+        p = np.zeros(np.size(tap))
     q = np.asarray(rec.get("q_MVAr", np.zeros_like(p)), dtype=float)
-    if isinstance(dev, Generator):
-        return dev.action_for_setpoint(p, q, on=True)
-    if isinstance(dev, ESS):
-        return dev.action_for_setpoint(p, q)
-    if isinstance(dev, RenewableGenerator):
-        return dev.action_for_setpoint(p, q, p_available_MW=np.asarray(rec["p_avail_MW"]))
-    raise TypeError(f"no inverse action mapping for {type(dev).__name__} {dev.agent_id!r}.")
+    avail = rec.get("p_avail_MW")
+    return dev.action_for(Setpoint(
+        p_MW=p, q_MVAr=q, on=True,
+        tap=None if tap is None else np.asarray(tap, dtype=float),
+        p_available_MW=None if avail is None else np.asarray(avail, dtype=float)))
 
 
 class OraclePolicy(Policy):

@@ -122,7 +122,7 @@ def replay(env: Any, result: OracleResult, seed: int | None = 0) -> ReplayResult
             break
         actions = {a: policies[a](obs[a]) for a in env.agents}
         obs, _, _, _, infos = env.step(actions)
-        res = env._last_result
+        res = env.last_result
         converged[t] = bool(res.converged)
         vm[t] = res.vm_pu
         taps[t] = env.grid_model.tap_pos

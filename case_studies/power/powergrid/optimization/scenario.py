@@ -4,8 +4,8 @@ Why read it from a live environment instead of re-implementing the data path:
 loads, renewable availability and prices must be *exactly* what the environment
 will use when the oracle's setpoints are replayed (load scales, profiles per
 microgrid, the DSO profile, split and day arithmetic, device ratings). Calling the
-environment's own ``_set_exogenous(t)`` guarantees that, and keeps the oracle
-correct when that code changes.
+environment's own data path (:meth:`NetworkedGridEnv.exogenous_window`) guarantees
+that, and keeps the oracle correct when that code changes.
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from powergrid.agents.generator import Generator
-from powergrid.agents.renewables import RenewableGenerator
-from powergrid.agents.storage import ESS
-from powergrid.agents.transformer import Transformer
+from powergrid.agents.device_agent import capabilities_of
+from powergrid.agents.generator import GeneratorConfig
+from powergrid.agents.renewables import RenewableConfig
+from powergrid.agents.storage import StorageConfig
+from powergrid.agents.transformer import TransformerConfig
 
 
 class UnsupportedSetupError(ValueError):
@@ -108,21 +109,31 @@ def make_env(config: dict[str, Any], split: str = "test", horizon: int = 24) -> 
     return MultiAgentMicrogrids(env_config_for(config, split, horizon))
 
 
+#: the oracle's model of each capability, and the config it reads the device's data from
+_MODELLED = (("dispatchable", "generator", GeneratorConfig), ("storage", "ess", StorageConfig),
+             ("curtailable", "renewable", RenewableConfig), ("tap", "transformer",
+                                                              TransformerConfig))
+
+
 def _device_kind(dev: Any) -> str:
-    if isinstance(dev, Generator):
-        return "generator"
-    if isinstance(dev, ESS):
-        return "ess"
-    if isinstance(dev, RenewableGenerator) or hasattr(dev, "available_power"):
-        if not isinstance(dev, RenewableGenerator):
-            raise UnsupportedSetupError(f"device {dev.agent_id!r} ({type(dev).__name__}) has "
-                                        "available_power but is not a RenewableGenerator.")
-        return "renewable"
-    if isinstance(dev, Transformer):
-        return "transformer"
+    """The oracle's model of ``dev``, from its declared capabilities.
+
+    The model reads costs and limits from the device's config, so the config must be
+    the one that capability's model is written for.
+    """
+    caps = capabilities_of(dev)
+    for flag, kind, config_class in _MODELLED:
+        if getattr(caps, flag):
+            if not isinstance(getattr(dev, "config", None), config_class):
+                raise UnsupportedSetupError(
+                    f"device {dev.agent_id!r} ({type(dev).__name__}) declares {flag} but its "
+                    f"config is not a {config_class.__name__}, which the oracle's {kind} "
+                    "model reads its costs and limits from.")
+            return kind
     raise UnsupportedSetupError(f"device {dev.agent_id!r}: type {type(dev).__name__} is not "
-                                "modelled by the oracle (Generator, ESS, PV/WindTurbine, "
-                                "Transformer are).")
+                                "modelled by the oracle (devices that declare dispatchable, "
+                                "storage, curtailable or tap capabilities are: Generator, "
+                                "ESS, PV/WindTurbine, Transformer).")
 
 
 def _scaling(net: Any, table: str, idx: int) -> float:
@@ -149,9 +160,6 @@ def scenario_from_env(env: Any, day: int, horizon: int | None = None,
     env.reset(seed=seed, options={"day": int(day)})
     gm, net = env.grid_model, env.net
     initial_taps = gm.tap_pos.astype(float).copy()
-    price = np.asarray(env._price[:horizon], dtype=float).copy()
-    load_p = np.zeros((horizon, len(net.load)))
-    load_q = np.zeros((horizon, len(net.load)))
     agents: list[AgentSpec] = []
     renewables: list[tuple[str, str, Any]] = []
     for agent_id in env.possible_agents:
@@ -174,31 +182,20 @@ def scenario_from_env(env: Any, day: int, horizon: int | None = None,
                 startup_cost=startup))
             if kind == "renewable":
                 renewables.append((agent_id, name, dev))
-        if agent._pcc_row is not None:
-            meter = ("pcc_trafo", int(net.trafo.index[agent._pcc_row]))
-        elif agent._ext_grid_row is not None:
-            meter = ("ext_grid", -1)
-        else:
-            meter = ("balance", -1)
         agents.append(AgentSpec(
             name=agent_id, devices=devs, include_grid_cost=agent.include_grid_cost,
             sell_price_ratio=agent.sell_price_ratio, v_limits=tuple(agent.v_limits),
-            pp_buses=np.asarray(agent._bus_idx, dtype=np.int64),
-            pp_lines=np.asarray(agent._line_idx, dtype=np.int64),
-            load_rows=np.asarray(agent._load_rows, dtype=np.int64), import_meter=meter))
-    available = {(a, n): np.zeros(horizon) for a, n, _ in renewables}
-    for t in range(horizon):
-        env._set_exogenous(t)
-        load_p[t] = gm.load_p
-        load_q[t] = gm.load_q
-        for a, n, dev in renewables:
-            available[(a, n)][t] = float(dev.available_power)
-    env._set_exogenous(0)  # leave the env as reset() left it
+            pp_buses=agent.bus_index, pp_lines=agent.line_index, load_rows=agent.load_rows,
+            import_meter=agent.import_meter))
+    # the env's own data path, hour by hour; it leaves the env as reset() left it
+    window = env.exogenous_window(env.start_hour, horizon)
+    price, load_p, load_q = window.price, window.load_p, window.load_q
+    available = {(a, n): window.available[(a, n)] for a, n, _ in renewables}
     reg = env.regulators
     regulators = ([int(net.trafo.index[row]) for row in reg.rows] if reg.active else [])
     return DayScenario(
         regulators=regulators, regulator_v_set=float(reg.settings.v_set),
         regulator_bandwidth=float(reg.settings.bandwidth),
         config=copy.deepcopy(env.env_config), day=int(day), split=env.split, horizon=horizon,
-        dt=float(env.dt), start_hour=int(env._start_hour), price=price, load_p=load_p,
+        dt=float(env.dt), start_hour=env.start_hour, price=price, load_p=load_p,
         load_q=load_q, available=available, initial_taps=initial_taps, agents=agents, net=net)

@@ -112,7 +112,7 @@ def test_renewables_curtailment():
     w.update_cost_safety()
     assert w.state.electrical.p_MW == pytest.approx(0.5)
     assert w.cost == pytest.approx(2.5)
-    assert PV.renewable_source == "solar" and WindTurbine.renewable_source == "wind"
+    assert PV.capabilities.source == "solar" and WindTurbine.capabilities.source == "wind"
 
 
 def test_transformer_discrete_taps_and_cost():

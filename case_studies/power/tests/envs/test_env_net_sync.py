@@ -36,7 +36,7 @@ def random_actions(env: MultiAgentMicrogrids, rng: np.random.Generator) -> dict:
 
 def assert_runpp_reproduces_last_solve(env: MultiAgentMicrogrids, where: str) -> None:
     """Plain ``pp.runpp(env.net)`` converges to the env's last voltages (magnitude and angle)."""
-    res = env._last_result
+    res = env.last_result
     assert res.converged, f"{where}: the env's own solve failed; pick another seed"
     net = env.net
     pp.runpp(net)  # pandapower's defaults, as the user guide's debugging tip
@@ -145,7 +145,7 @@ def test_res_bus_shows_the_last_solve_without_runpp() -> None:
     seen = []
     for _ in range(2):
         env.step(random_actions(env, rng))
-        res, net = env._last_result, env.net
+        res, net = env.last_result, env.net
         np.testing.assert_array_equal(net.res_bus.vm_pu.to_numpy(), res.vm_pu)
         np.testing.assert_array_equal(net.res_bus.va_degree.to_numpy(), res.va_deg)
         np.testing.assert_allclose(net.res_line.loading_percent.to_numpy(), res.line_loading_pct)
@@ -168,7 +168,7 @@ def test_failed_solve_shows_nan_and_leaves_pandapower_its_own_start() -> None:
         env.step({"MG1": np.array([1.0, -1.0, 0.0, 0.0], dtype=np.float32)})
     finally:
         logging.disable(logging.NOTSET)
-    assert not env._last_result.converged
+    assert not env.last_result.converged
     net = env.net
     assert net.res_bus.vm_pu.isna().all()
     assert "init" not in net.user_pf_options  # NaN results would be no start

@@ -84,10 +84,10 @@ def test_train_random_days_test_sequential_days(base_config):
     starts = []
     for _ in range(3):
         env.reset()
-        starts.append(env._start_hour)
+        starts.append(env.start_hour)
     assert starts == [0, 24, 48]
     env = make(base_config, train=True)
-    train_starts = {env.reset(seed=s) and env._start_hour for s in range(8)}
+    train_starts = {env.reset(seed=s) and env.start_hour for s in range(8)}
     assert len(train_starts) > 1 and all(h % 24 == 0 for h in train_starts)
 
 
@@ -100,7 +100,7 @@ def test_loads_follow_dataset_and_load_scale(base_config):
     for t in range(3):
         env.step({a: np.zeros(env.action_space(a).shape) for a in env.agents})
         expected = mg1._base_p * 0.1 * prof[t]
-        np.testing.assert_allclose(gm.load_p[mg1._load_rows], expected)
+        np.testing.assert_allclose(gm.load_p[mg1.load_rows], expected)
     dso = env.system_agent
     np.testing.assert_allclose(gm.load_p[dso._load_rows],
                                dso._base_p * env._series("load", "G0-A")[2])

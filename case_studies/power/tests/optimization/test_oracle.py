@@ -199,7 +199,7 @@ def test_distflow_model_reproduces_the_power_flow(env):
     orientation, independently of any optimisation.
     """
     env.reset(seed=0, options={"day": 0})
-    res = env._last_result
+    res = env.last_result
     assert res.converged
     net = env.net
     rn = RadialNetwork.from_net(net)

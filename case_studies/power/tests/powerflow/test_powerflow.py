@@ -606,7 +606,7 @@ def test_shipped_setups_match_pandapower(setup: str) -> None:
         has_tap = tapped.trafo.tap_pos.notna().to_numpy()
         tapped.trafo.loc[has_tap, "tap_pos"] = gm.tap_pos[has_tap]
         ref.set_initial_voltages(*initial_voltages(tapped))  # cold start for these taps
-        _assert_match(env._last_result, ref.solve(), f"{setup} step {k}")
+        _assert_match(env.last_result, ref.solve(), f"{setup} step {k}")
 
 
 @pytest.mark.parametrize("backend", [*FAST, "pandapower"])
