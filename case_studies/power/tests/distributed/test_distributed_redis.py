@@ -38,7 +38,7 @@ from powergrid.distributed import (
 )
 from powergrid.distributed.runner import launch_agents
 from powergrid.envs.multi_agent_microgrids import MultiAgentMicrogrids
-from powergrid.setups.loader import load_setup
+from powergrid.setups.loader import get_available_setups, load_setup
 
 STEPS = 5
 SEED = 3
@@ -172,6 +172,35 @@ def test_in_process_env_on_redis_matches_centralized(reference, redis_url):
                 np.testing.assert_array_equal(obs[a], reference.observations[t + 1][a])
     finally:
         env.close()
+
+
+def _setup_reference(setup: str, tmp_path: Path) -> Reference:
+    config = load_setup(setup, validate=False)
+    config["max_episode_steps"] = STEPS
+    env = MultiAgentMicrogrids(dict(config, centralized=True))
+    rng = np.random.default_rng(5)
+    actions = [{a: rng.uniform(-1.2, 1.2, env.action_space(a).shape).astype(np.float32)
+                for a in env.possible_agents} for _ in range(STEPS)]
+    observations, rewards, infos = centralized_episode(config, actions, env)
+    replay = tmp_path / "actions.json"
+    replay.write_text(json.dumps({a: [acts[a].tolist() for acts in actions]
+                                  for a in env.possible_agents}))
+    return Reference(config, actions, observations, rewards, infos, replay)
+
+
+@pytest.mark.parametrize("setup", get_available_setups())
+def test_every_shipped_setup_on_redis_matches_centralized(setup, redis_url, namespace,
+                                                          tmp_path):
+    """Redis mode, agents in their own processes, bit for bit against the centralized
+    run on every shipped setup (which test_valid_actions_unchanged pins to the
+    trajectories recorded before the refactors)."""
+    ref = _setup_reference(setup, tmp_path)
+    with deployment(ref, redis_url, namespace, tmp_path / "logs") as (host, procs):
+        result = host.run_episode(seed=SEED)
+        assert_matches_reference(result, ref)
+        assert host.proxy.rejected == []
+    assert all(p.popen.returncode == 0 for p in procs.values()), \
+        {a: p.stderr() for a, p in procs.items()}
 
 
 def test_unreachable_redis_names_url_and_make_redis_up(reference):
