@@ -23,15 +23,6 @@ from heron.protocols import (
 )
 
 
-@pytest.fixture
-def scratch_registry():
-    """Names registered by a test are removed afterwards."""
-    before = dict(PROTOCOL_REGISTRY)
-    yield
-    PROTOCOL_REGISTRY.clear()
-    PROTOCOL_REGISTRY.update(before)
-
-
 def test_exports():
     for name in ("VerticalProtocol", "HorizontalProtocol", "protocol_names", "VERTICAL",
                  "HORIZONTAL", "PROTOCOL_KINDS"):

@@ -20,6 +20,7 @@ from heron.testing.redis_service import (  # noqa: F401  (pytest fixtures, used 
     redis_url,
     spare_redis_server,
 )
+from heron.testing.registry_scratch import scratch_registry  # noqa: F401  (a fixture)
 
 
 @pytest.fixture

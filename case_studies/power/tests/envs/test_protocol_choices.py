@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from heron.protocols import (
-    PROTOCOL_REGISTRY,
     VERTICAL,
     HorizontalProtocol,
     Protocol,
@@ -17,14 +16,6 @@ from powergrid.envs.multi_agent_microgrids import MultiAgentMicrogrids
 from powergrid.envs.protocols import MARKET_PROTOCOL, accepted_protocols
 from powergrid.setups.loader import load_setup, validate_config
 from powergrid.training import env_config_for, parse_config
-
-
-@pytest.fixture
-def scratch_registry():
-    before = dict(PROTOCOL_REGISTRY)
-    yield
-    PROTOCOL_REGISTRY.clear()
-    PROTOCOL_REGISTRY.update(before)
 
 
 def single(protocol):

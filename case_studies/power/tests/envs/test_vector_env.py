@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from powergrid.agents.device_agent import ConfigError
+from powergrid.envs.equivalence import assert_copies_match, close, obs_tolerance
 from powergrid.envs.multi_agent_microgrids import MultiAgentMicrogrids
 from powergrid.envs.vector_env import VectorMultiAgentMicrogrids
 from powergrid.setups.loader import get_available_setups, load_setup
@@ -34,20 +35,6 @@ def actions_for(kind: str, rng: np.random.Generator, venv: VectorMultiAgentMicro
     return out
 
 
-def close(a, b, atol=1e-6) -> bool:
-    return np.allclose(a, b, rtol=1e-6, atol=atol)
-
-
-def obs_tolerance(env: MultiAgentMicrogrids, agent: str) -> np.ndarray:
-    """1e-6 in each entry's own unit; line loadings are in % of rating, so 1e-6 of the
-    rating is 1e-4 there (lightly loaded lines differ by more than 1e-6 % between the
-    single env's Newton tolerance and the batched sweep's)."""
-    names = env.agent_dict[agent].observation_names()
-    tol = np.array([1e-4 if "loading" in n else 1e-6 for n in names])
-    dim = env.observation_space(agent).shape[0]
-    return np.concatenate([tol, np.full(dim - tol.size, 1e-6)])
-
-
 @pytest.mark.parametrize("setup", get_available_setups())
 @pytest.mark.parametrize("n", [1, 8])
 @pytest.mark.parametrize("kind", ["random", "bang-bang"])
@@ -65,12 +52,8 @@ def test_copies_reproduce_single_envs(setup, n, kind, caplog):
                                 for a in venv.possible_agents for s in singles[:1]])
     failures = 0
     for t in range(STEPS):
+        assert_copies_match(venv, obs, singles, single_obs, tol, t)
         for i, s in enumerate(singles):
-            for a in venv.possible_agents:
-                where = int(np.abs(obs[a][i] - single_obs[i][a]).argmax())
-                assert close(obs[a][i], single_obs[i][a], tol[a]), (
-                    t, i, a, where, obs[a][i][where], single_obs[i][a][where])
-            np.testing.assert_array_equal(venv.tap_pos[i], s.grid_model.tap_pos, err_msg=f"{t}")
             state = venv.state()[i]
             assert close(state[:state_tol.size], s.state()[:state_tol.size], state_tol)
             assert close(state[state_tol.size:], s.state()[state_tol.size:])

@@ -24,6 +24,7 @@ from powergrid.agents.registry import DEVICE_REGISTRY
 from powergrid.core.features.electrical import ElectricalBasePh
 from powergrid.envs import vector_env
 from powergrid.envs.array_devices import ArrayDevices, ArrayDevicesError
+from powergrid.envs.equivalence import assert_copies_match, close, obs_tolerance
 from powergrid.envs.multi_agent_microgrids import MultiAgentMicrogrids
 from powergrid.envs.vector_env import PerCopyFallbackWarning, VectorMultiAgentMicrogrids
 from powergrid.setups.loader import load_setup
@@ -187,19 +188,6 @@ def config(custom: str | None = None) -> dict:
     return cfg
 
 
-def close(a, b, atol=1e-6) -> bool:
-    return np.allclose(a, b, rtol=1e-6, atol=atol)
-
-
-def obs_tolerance(env: MultiAgentMicrogrids, agent: str) -> np.ndarray:
-    """1e-6 per entry; line loadings (in % of rating) 1e-4, i.e. 1e-6 of the rating
-    (as in test_vector_env.py)."""
-    names = env.agent_dict[agent].observation_names()
-    tol = np.array([1e-4 if "loading" in n else 1e-6 for n in names])
-    dim = env.observation_space(agent).shape[0]
-    return np.concatenate([tol, np.full(dim - tol.size, 1e-6)])
-
-
 @pytest.mark.parametrize("n", [1, 4])
 def test_array_devices_reproduce_single_envs_without_fallback(fast_devices, n, caplog):
     caplog.set_level(logging.ERROR)
@@ -219,13 +207,7 @@ def test_array_devices_reproduce_single_envs_without_fallback(fast_devices, n, c
         heaters = next(b for b in venv._blocks if b.cls is WaterHeater).maths
         resets, socs = 0, []
         for t in range(STEPS):
-            for i, s in enumerate(singles):
-                for a in venv.possible_agents:
-                    where = int(np.abs(obs[a][i] - single_obs[i][a]).argmax())
-                    assert close(obs[a][i], single_obs[i][a], tol[a]), (
-                        t, i, a, where, obs[a][i][where], single_obs[i][a][where])
-                np.testing.assert_array_equal(venv.tap_pos[i], s.grid_model.tap_pos,
-                                              err_msg=f"{t}")
+            assert_copies_match(venv, obs, singles, single_obs, tol, t)
             acts = {a: rng.uniform(-1, 1, (n, venv.single_action_space(a).shape[0]))
                     for a in venv.possible_agents}
             obs, rewards, _, truncs, infos = venv.step(acts)
