@@ -288,3 +288,30 @@ def test_every_cli_command_is_documented() -> None:
     text = _doc("getting_started.md")
     missing = [c for c in sorted(cli.main.commands) if f"heron-power {c}" not in text]
     assert not missing, f"docs/getting_started.md does not document: {missing}"
+
+
+def test_every_file_the_architecture_names_exists() -> None:
+    """The package tree and the inline paths of docs/architecture.md name real files."""
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    tree = re.search(r"```\n(heron/\n.*?)```", text, re.S)
+    assert tree, "docs/architecture.md: the package tree block is missing"
+    missing, root, folder = [], None, None
+    for line in tree.group(1).splitlines():
+        head = re.match(r"^(\S+/)$", line)
+        if head:
+            root = ROOT / head.group(1)
+            continue
+        entry = re.match(r"^  (\S+/)", line)
+        if entry:
+            folder = root / entry.group(1)
+            if not folder.is_dir():
+                missing.append(str(folder.relative_to(ROOT)))
+        base = folder if line.startswith("   ") or entry else root
+        for name in re.findall(r"\b([a-z_]+\.py)\b", line):
+            if not (base / name).is_file():
+                missing.append(str((base / name).relative_to(ROOT)))
+    for path in re.findall(r"`((?:[\w.]+/)+[\w.]+\.(?:py|md|yml|json))`", text):
+        candidates = [ROOT / path, ROOT / "case_studies" / "power" / path]
+        if not any(c.is_file() for c in candidates):
+            missing.append(path)
+    assert not missing, f"docs/architecture.md names files that do not exist: {missing}"
