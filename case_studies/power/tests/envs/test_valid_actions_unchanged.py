@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from powergrid.envs.multi_agent_microgrids import MultiAgentMicrogrids
-from powergrid.setups.loader import load_setup
+from powergrid.setups.loader import get_available_setups, load_setup
 
 REFERENCE = Path(__file__).parent / "data" / "valid_actions_reference.json"
 STEPS = 12
@@ -119,6 +119,16 @@ def test_the_default_sweep_backend_differs_only_by_newtons_stopping_error(name: 
     config, form = scenarios()[name]
     got = record(config, form, backend=None)
     assert_same_trajectory(got, json.loads(REFERENCE.read_text())[name], atol=1e-4)
+
+
+@pytest.mark.parametrize("setup", get_available_setups())
+def test_in_memory_distributed_mode_gives_the_centralized_trajectory(setup: str) -> None:
+    """Every shipped setup (the recorded ones pin the centralized runs; Redis mode is
+    compared in tests/distributed): agents behind the in-memory broker, same numbers."""
+    config = load_setup(setup)
+    central = record({**config, "centralized": True}, "padded", backend=None)
+    distributed = record({**config, "centralized": False}, "padded", backend=None)
+    assert distributed == central
 
 
 if __name__ == "__main__":
