@@ -130,3 +130,23 @@ def test_first_plan_is_the_oracles_relaxation(env):
 def test_balance_metered_microgrids_too():
     # ieee123_5mg's microgrids are metered by their power balance (a separate DPP form)
     _first_plan_is_the_oracles_relaxation(make_env(load_setup("ieee123_5mg"), "test", 24), 0)
+
+
+def test_episodes_shorter_than_a_day_and_short_horizons():
+    """MPC reads whole days of data while the episode is 6 hours long (the env's own
+    series then covers 7 hours only): the data come from env.exogenous_window."""
+    from powergrid.baselines import make_policies
+    from powergrid.envs.multi_agent_microgrids import MultiAgentMicrogrids
+
+    env = MultiAgentMicrogrids(dict(load_setup("single_microgrid"), train=False,
+                                    max_episode_steps=6))
+    policies = make_policies(env, "mpc", mpc_options={"horizon": 6})
+    obs, _ = env.reset(seed=0, options={"day": 1})
+    for p in policies.values():
+        p.reset()
+    steps = 0
+    while env.agents:
+        obs, rewards, *_ = env.step({a: policies[a](obs[a]) for a in env.agents})
+        assert all(np.isfinite(r) for r in rewards.values())
+        steps += 1
+    assert steps == 6
