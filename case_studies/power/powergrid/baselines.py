@@ -115,12 +115,6 @@ def _net_load(m: dict[str, float]) -> float:
     return max(0.0, m["exchange.total_load_MW"] - renewable)
 
 
-def economic_setpoint(gen: Any, price: float) -> float:
-    """Profit-maximising output (MW) of a dispatchable device (its own
-    ``economic_setpoint``: marginal cost = price, within limits)."""
-    return float(gen.economic_setpoint(price))
-
-
 def volt_var(v_min: float, v_max: float, v_limits: tuple[float, float],
              deadband: float = DROOP_DEADBAND, full: float = DROOP_FULL) -> float:
     """Reactive-power share in [-1, 1] (+ inject, - absorb) from the measured voltages.
@@ -166,7 +160,7 @@ class RuleBasedPolicy(Policy):
         """Active power (MW) the price asks of a generator or battery; None for others."""
         caps = capabilities_of(dev)
         if caps.dispatchable:
-            return economic_setpoint(dev, price)
+            return float(dev.economic_setpoint(price))
         if caps.storage:
             lim = dev.limits()
             if price <= self.low_price:

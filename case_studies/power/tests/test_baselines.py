@@ -9,7 +9,6 @@ from powergrid.agents import ESS, PV, Generator, Setpoint, Transformer
 from powergrid.baselines import (
     POLICY_KINDS,
     RuleBasedPolicy,
-    economic_setpoint,
     make_policies,
     train_price_thresholds,
     volt_var,
@@ -55,9 +54,9 @@ def test_battery_renewable_and_transformer_round_trip():
 def test_price_response_uses_the_same_inverse():
     g = Generator("g", GEN)
     # marginal cost 2*0.5*P + 10 = price  ->  P = price - 10, within [0.5, 2]
-    assert economic_setpoint(g, 11.0) == pytest.approx(1.0)
-    assert economic_setpoint(g, 5.0) == pytest.approx(0.5)
-    assert economic_setpoint(g, 100.0) == pytest.approx(2.0)
+    assert g.economic_setpoint(11.0) == pytest.approx(1.0)
+    assert g.economic_setpoint(5.0) == pytest.approx(0.5)
+    assert g.economic_setpoint(100.0) == pytest.approx(2.0)
     g.set_device_action(g.respond_to_price(11.0))
     assert g.state.electrical.p_MW == pytest.approx(1.0, abs=1e-6)
 

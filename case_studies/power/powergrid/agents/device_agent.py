@@ -171,6 +171,8 @@ class DeviceAgent(FieldAgent):
     #: what this type can do (see :class:`Capabilities`); ``None``: inferred, see
     #: :func:`capabilities_of`
     capabilities: ClassVar[Capabilities | None] = None
+    #: whether apply_action is a guide-style set_device_action (see __init_subclass__)
+    _adopted_recipe: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Adopt a guide-style ``set_device_action`` as the class's ``apply_action``.
@@ -182,9 +184,11 @@ class DeviceAgent(FieldAgent):
         """
         super().__init_subclass__(**kwargs)
         own = cls.__dict__.get("set_device_action")
-        if own is not None and "apply_action" not in cls.__dict__ \
-                and cls.apply_action is DeviceAgent.apply_action:
+        # inherited apply_action: the abstract one, or a parent's adopted recipe method
+        inherited = cls.apply_action is DeviceAgent.apply_action or cls._adopted_recipe
+        if own is not None and "apply_action" not in cls.__dict__ and inherited:
             cls.apply_action = own
+            cls._adopted_recipe = True
 
     def __init__(
         self,

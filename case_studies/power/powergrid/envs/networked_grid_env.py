@@ -38,7 +38,6 @@ from powergrid.powerflow.base import DEFAULT_BACKEND
 log = logging.getLogger(__name__)
 
 
-
 @dataclass
 class ExogenousWindow:
     """Hours of exogenous data exactly as the env sets them (see

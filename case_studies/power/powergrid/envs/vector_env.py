@@ -105,11 +105,11 @@ class _ArrayBlock:
     act: np.ndarray        # [D, A] action columns
     bus: np.ndarray        # [D] bus rows
     ext: list[_External]
+    devices: list[str]     # [D] "microgrid.device", for messages
 
     @property
     def name(self) -> str:
         return f"{self.cls.__module__}.{self.cls.__qualname__}"
-
 
 
 @dataclass
@@ -284,7 +284,9 @@ class VectorMultiAgentMicrogrids:
                 cls=exts[0].cls, maths=maths, ext=exts,
                 cols=np.array([k for k, _ in members], dtype=np.int64),
                 act=np.array([[e.act + i for i in range(e.dim)] for e in exts], dtype=np.int64),
-                bus=np.array([e.bus for e in exts], dtype=np.int64)))
+                bus=np.array([e.bus for e in exts], dtype=np.int64),
+                devices=[f"{self.possible_agents[e.agent]}.{dev.agent_id}"
+                         for e, (_, dev) in zip(exts, members, strict=True)]))
 
     def _checked(self, b: _ArrayBlock, method: str, value: Any, pair: bool = False,
                  k: int | None = None) -> Any:
@@ -302,6 +304,13 @@ class VectorMultiAgentMicrogrids:
             dims = "(copies, devices)" if k is None else "(copies, devices, entries)"
             raise ArrayDevicesError(f"{what} returned shape {arr.shape}, expected {shape} "
                                     f"{dims} for {d} device(s) in {n} copies.")
+        if not np.isfinite(arr.sum()):  # one pass in the usual, all-finite case
+            where = tuple(np.argwhere(~np.isfinite(arr))[0])
+            copy, dev = where[:2]
+            raise ArrayDevicesError(
+                f"{what} returned {float(arr[where])} for device "
+                f"{b.devices[int(dev)]!r} in copy {int(copy)}: array maths must give "
+                "finite values for every copy (a NaN would reach the power flow).")
         return arr
 
     def _block_injection(self, b: _ArrayBlock, copies: np.ndarray) -> None:

@@ -52,6 +52,15 @@ def test_the_guides_recipe_runs_one_way_and_has_inferred_capabilities(guide_wind
     assert wt.state.electrical.p_MW == pytest.approx(0.6)
     assert capabilities_of(wt) == Capabilities(curtailable=True, source="wind")
 
+    class HalfTurbine(guide_wind_turbine):  # a recipe-style override of a recipe class
+        def set_device_action(self, action):
+            self.state.electrical.p_MW = 0.5 * self.available_power * action[0]
+
+    half = HalfTurbine("h", {"bus": "Bus 680"})
+    half.available_power = 0.6
+    half.apply_action(np.array([1.0]))
+    assert half.state.electrical.p_MW == pytest.approx(0.3)
+
 
 def test_a_device_implementing_neither_method_names_both():
     class Bare(DeviceAgent):

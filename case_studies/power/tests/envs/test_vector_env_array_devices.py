@@ -259,6 +259,22 @@ def test_a_wrong_shape_names_the_class_and_method(fast_devices, maths, method):
         venv.reset(seed=0)
 
 
+class NaNInjection(WaterHeaterArrays):
+    def injection(self):
+        p, q = super().injection()
+        p = np.array(p, dtype=float)
+        p[2, 1] = np.nan
+        return p, q
+
+
+def test_a_non_finite_output_names_the_device_and_copy(fast_devices):
+    DEVICE_REGISTRY["Custom"] = type("NaNHeater", (WaterHeater,), {"array_devices": NaNInjection})
+    venv = VectorMultiAgentMicrogrids(config("Custom"), 3)
+    with pytest.raises(ArrayDevicesError, match=r"NaNHeater\.array_devices .*injection\(\) "
+                                                r"returned nan for device '.+' in copy 2"):
+        venv.reset(seed=0)
+
+
 def test_a_subclass_that_does_not_redeclare_array_devices_runs_per_copy(fast_devices):
     class ColderHeater(WaterHeater):
         def update_cost_safety(self):
