@@ -8,6 +8,7 @@ import numpy as np
 from gymnasium.spaces import Box
 from pydantic import model_validator
 
+from powergrid import physics
 from powergrid.agents.action_map import to_unit
 from powergrid.agents.config_schema import (
     Integer,
@@ -26,6 +27,7 @@ from powergrid.agents.device_agent import (
     build_config,
 )
 from powergrid.core.features.tap_changer import TapChanger
+from powergrid.envs.array_devices import ArrayDevices
 from powergrid.utils.cost import tap_change_cost
 
 
@@ -52,12 +54,54 @@ class TransformerConfig:
         return self
 
 
+class TransformerArrays(ArrayDevices):
+    """The tap changers of D transformers in N copies: :class:`Transformer`'s maths on
+    arrays (the same :mod:`powergrid.physics` functions), for the vectorized env."""
+
+    def __init__(self, devices, num_envs: int, dt: float) -> None:
+        super().__init__(devices, num_envs, dt)
+        self.tap_min = self.config_array(devices, "tap_min")
+        self.tap_max = self.config_array(devices, "tap_max")
+        self.step_pct = self.config_array(devices, "tap_step_percent")
+        self.tap_cost = self.config_array(devices, "tap_cost")
+        self.init = self.config_array(devices, "init_tap")
+        self.tap = np.tile(self.init, (self.num_envs, 1))
+        self.prev = self.tap.copy()
+
+    def reset(self, copies: np.ndarray) -> None:
+        self.tap[copies] = self.init
+        self.prev[copies] = self.init
+
+    def apply_actions(self, actions: np.ndarray, copies: np.ndarray) -> None:
+        self.prev[copies] = self.tap[copies]
+        self.tap[copies] = physics.tap_position(actions[copies, :, 0], self.tap_min,
+                                                self.tap_max)
+
+    def injection(self) -> tuple[np.ndarray, np.ndarray]:
+        zero = np.zeros_like(self.tap)
+        return zero, zero
+
+    def cost_safety(self) -> tuple[np.ndarray, np.ndarray]:
+        return physics.tap_change_cost(self.prev, self.tap, self.tap_cost), np.zeros_like(self.tap)
+
+    def observe(self) -> np.ndarray:
+        """The ``tap`` block: position, limits, step (``TapChanger``'s field order)."""
+        shape = self.tap.shape
+        return np.stack([self.tap, np.broadcast_to(self.tap_min, shape),
+                         np.broadcast_to(self.tap_max, shape),
+                         np.broadcast_to(self.step_pct, shape)], axis=-1)
+
+    def taps(self) -> np.ndarray:
+        return self.tap
+
+
 class Transformer(DeviceAgent):
     """Action in [-1, 1] maps to a discrete tap position in ``[tap_min, tap_max]``."""
 
     pp_element = "trafo"
     config_class = TransformerConfig
     capabilities = Capabilities(tap=True)
+    array_devices = TransformerArrays
 
     def __init__(self, agent_id: str, device_state_config: dict[str, Any] | None = None,
                  **kwargs: Any) -> None:
@@ -77,8 +121,7 @@ class Transformer(DeviceAgent):
         """Apply an already validated (finite, clipped) action."""
         c = self.config
         self._prev_tap = self.state.tap.tap_pos
-        pos = int(np.rint(c.tap_min + (a[0] + 1.0) / 2.0 * (c.tap_max - c.tap_min)))
-        self.state.tap.tap_pos = int(np.clip(pos, c.tap_min, c.tap_max))
+        self.state.tap.tap_pos = int(physics.tap_position(a[0], c.tap_min, c.tap_max))
 
     def limits(self) -> DeviceLimits:
         return DeviceLimits(tap_min=self.config.tap_min, tap_max=self.config.tap_max)

@@ -21,6 +21,7 @@ contract method for method, so that writing it is a translation, not a redesign:
 terminal voltage, then ``update_state()``    ``update_state(v_pu, va_deg, copies)``
 ``update_cost_safety()``; ``cost, safety``   ``cost_safety() -> (cost, safety)`` [N, D]
 ``state.to_array("upper_level")``            ``observe()``                     [N, D, k]
+``state.tap.tap_pos`` (``pp_element="trafo"``)  ``taps()``                        [N, D]
 ==========================================  ==========================================
 
 A device class opts in with one class attribute::
@@ -32,9 +33,11 @@ A device class opts in with one class attribute::
 The attribute counts only on the class that declares it (``"array_devices" in
 cls.__dict__``): a subclass that changes any behaviour would otherwise be stepped with
 its parent's maths, silently wrong. A subclass whose maths are unchanged re-declares it
-(``array_devices = MyDevice.array_devices``). Without it, or for ``pp_element = "trafo"``
-(taps are not array-stepped), the per-copy fallback runs, with its one-time
-``PerCopyFallbackWarning`` naming the class and the reason.
+(``array_devices = MyDevice.array_devices``). A ``pp_element = "trafo"`` class (a tap
+changer) also implements ``taps()``, the tap positions the env writes into the power
+flow after every reset and action (the built-in :class:`Transformer` does). Without it,
+the per-copy fallback runs, with its one-time ``PerCopyFallbackWarning`` naming the
+class and the reason.
 
 What the vector env does with it, per step (the order of the single env):
 
@@ -69,7 +72,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ArrayDevices", "ArrayDevicesError", "array_devices_of"]
+__all__ = ["ArrayDevices", "ArrayDevicesError", "array_devices_of", "has_taps"]
 
 
 class ArrayDevicesError(ValueError):
@@ -143,6 +146,16 @@ class ArrayDevices(ABC):
     def observe(self) -> np.ndarray:
         """``[N, D, k]``: each device's ``state.to_array("upper_level")`` (the same
         entries, in the same order, as the single env's observation of the device)."""
+
+
+    def taps(self) -> np.ndarray:
+        """``[N, D]`` tap positions, for tap changers (``pp_element = "trafo"``) only."""
+        raise NotImplementedError(f"{type(self).__qualname__} has no taps().")
+
+
+def has_taps(maths: type[ArrayDevices]) -> bool:
+    """Whether ``maths`` implements :meth:`ArrayDevices.taps` (can drive a tap changer)."""
+    return maths.taps is not ArrayDevices.taps
 
 
 def array_devices_of(cls: type) -> type[ArrayDevices] | None:

@@ -63,7 +63,12 @@ from powergrid.agents.generator import Generator
 from powergrid.agents.grid_agent import rated_power
 from powergrid.agents.renewables import RenewableGenerator
 from powergrid.agents.storage import ESS
-from powergrid.envs.array_devices import ArrayDevices, ArrayDevicesError, array_devices_of
+from powergrid.envs.array_devices import (
+    ArrayDevices,
+    ArrayDevicesError,
+    array_devices_of,
+    has_taps,
+)
 from powergrid.powerflow.base import TABLE_SIGN
 
 _WARNED: set[type] = set()
@@ -106,6 +111,7 @@ class _ArrayBlock:
     bus: np.ndarray        # [D] bus rows
     ext: list[_External]
     devices: list[str]     # [D] "microgrid.device", for messages
+    trafo_rows: np.ndarray | None = None  # [D] trafo rows of tap changers (taps())
 
     @property
     def name(self) -> str:
@@ -237,10 +243,11 @@ class VectorMultiAgentMicrogrids:
         """The device's own ``ArrayDevices`` class, or None and why the fallback runs."""
         cls = type(dev)
         maths = array_devices_of(cls)
-        if maths is not None and kind != "trafo":
+        if maths is not None and (kind != "trafo" or has_taps(maths)):
             return maths, ""
         if maths is not None:
-            return None, "its array_devices are not used for pp_element 'trafo' (taps)"
+            return None, ("its array_devices have no taps() for pp_element 'trafo' "
+                          "(see powergrid.envs.array_devices)")
         parent = next((b for b in cls.__mro__[1:] if b.__dict__.get("array_devices")), None)
         if parent is not None:
             return None, (f"it inherits array_devices from {parent.__qualname__} without "
@@ -286,7 +293,9 @@ class VectorMultiAgentMicrogrids:
                 act=np.array([[e.act + i for i in range(e.dim)] for e in exts], dtype=np.int64),
                 bus=np.array([e.bus for e in exts], dtype=np.int64),
                 devices=[f"{self.possible_agents[e.agent]}.{dev.agent_id}"
-                         for e, (_, dev) in zip(exts, members, strict=True)]))
+                         for e, (_, dev) in zip(exts, members, strict=True)],
+                trafo_rows=(np.array([e.row for e in exts], dtype=np.int64)
+                            if exts[0].kind == "trafo" else None)))
 
     def _checked(self, b: _ArrayBlock, method: str, value: Any, pair: bool = False,
                  k: int | None = None) -> Any:
@@ -314,9 +323,13 @@ class VectorMultiAgentMicrogrids:
         return arr
 
     def _block_injection(self, b: _ArrayBlock, copies: np.ndarray) -> None:
+        """The block's injections, and for tap changers its taps, into the power flow."""
         p, q = self._checked(b, "injection", b.maths.injection(), pair=True)
         rows = np.ix_(copies, b.cols)
         self.ext_p[rows], self.ext_q[rows] = p[copies], q[copies]
+        if b.trafo_rows is not None:
+            taps = self._checked(b, "taps", b.maths.taps())
+            self.taps[np.ix_(copies, b.trafo_rows)] = taps[copies]
 
     def _build_devices(self, tpl: Any) -> None:
         self._ext: list[_External] = []

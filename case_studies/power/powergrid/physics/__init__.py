@@ -24,6 +24,8 @@ from powergrid.physics.devices import (
     storage_degradation_cost,
     storage_feasible_range,
     storage_setpoint,
+    tap_change_cost,
+    tap_position,
     voltage_violation,
 )
 
@@ -44,5 +46,7 @@ __all__ = [
     "storage_degradation_cost",
     "storage_feasible_range",
     "storage_setpoint",
+    "tap_change_cost",
+    "tap_position",
     "voltage_violation",
 ]

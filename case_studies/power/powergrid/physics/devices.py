@@ -123,6 +123,18 @@ def renewable_safety(p: ArrayLike, available: ArrayLike) -> ArrayLike:
 
 
 # -- costs ($ per step of dt hours) --------------------------------------------------------
+def tap_position(a: ArrayLike, tap_min: ArrayLike, tap_max: ArrayLike) -> ArrayLike:
+    """Discrete tap for a normalised action: ``rint`` of the linear map, within limits
+    (floats for arrays; the single env takes ``int`` of a scalar)."""
+    pos = np.rint(tap_min + (a + 1.0) / 2.0 * (tap_max - tap_min))
+    return np.clip(pos, tap_min, tap_max)
+
+
+def tap_change_cost(old_tap: ArrayLike, new_tap: ArrayLike, cost_per_step: ArrayLike) -> ArrayLike:
+    """$ for moving the tap from ``old_tap`` to ``new_tap`` (wear per operation)."""
+    return _abs(new_tap - old_tap) * cost_per_step
+
+
 def quadratic_cost(p: ArrayLike, a: ArrayLike, b: ArrayLike, c: ArrayLike,
                    dt: ArrayLike = 1.0) -> ArrayLike:
     """Fuel cost ``(a P^2 + b P + c) dt``; callers pass ``c = 0`` for an offline unit."""

@@ -33,7 +33,7 @@ def curtailment_cost(p_available_MW: float, p_MW: float, cost_per_MWh: float,
 
 
 def tap_change_cost(old_tap: int, new_tap: int, cost_per_step: float) -> float:
-    return float(abs(int(new_tap) - int(old_tap)) * cost_per_step)
+    return float(physics.tap_change_cost(int(old_tap), int(new_tap), cost_per_step))
 
 
 def voltage_deviation(vm_pu: np.ndarray, target: float = 1.0) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import warnings
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from powergrid.agents.device_agent import ConfigError
 from powergrid.envs.equivalence import assert_copies_match, close, obs_tolerance
 from powergrid.envs.multi_agent_microgrids import MultiAgentMicrogrids
-from powergrid.envs.vector_env import VectorMultiAgentMicrogrids
+from powergrid.envs.vector_env import PerCopyFallbackWarning, VectorMultiAgentMicrogrids
 from powergrid.setups.loader import get_available_setups, load_setup
 
 STEPS = 26           # two whole episodes of 12 steps plus the autoresets between them
@@ -40,7 +41,27 @@ def actions_for(kind: str, rng: np.random.Generator, venv: VectorMultiAgentMicro
 @pytest.mark.parametrize("kind", ["random", "bang-bang"])
 def test_copies_reproduce_single_envs(setup, n, kind, caplog):
     caplog.set_level(logging.ERROR)
-    cfg = config(setup)
+    reproduce(config(setup), n, kind)
+
+
+@pytest.mark.parametrize("kind", ["random", "bang-bang"])
+def test_rl_tap_changers_are_array_stepped_and_reproduce_single_envs(kind, caplog):
+    """The built-in Transformer's array maths (taps() included): no per-copy fallback,
+    the same taps, costs and observations as single envs, episodes and resets included."""
+    caplog.set_level(logging.ERROR)
+    cfg = config("ieee34_ieee13")
+    cfg["microgrid_configs"][0]["devices"].append(
+        {"type": "Transformer", "name": "oltc",
+         "device_state_config": {"trafo": "XFM1", "tap_min": -4, "tap_max": 4,
+                                 "tap_cost": 2.0}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PerCopyFallbackWarning)
+        venv = reproduce(cfg, 4, kind)
+    assert not venv._fallback
+
+
+def reproduce(cfg: dict, n: int, kind: str) -> VectorMultiAgentMicrogrids:
+    """Step ``n`` copies and ``n`` single envs with the same actions; every figure agrees."""
     venv = VectorMultiAgentMicrogrids(cfg, n)
     singles = [MultiAgentMicrogrids(cfg) for _ in range(n)]
     obs, _ = venv.reset(seed=100)
@@ -80,6 +101,7 @@ def test_copies_reproduce_single_envs(setup, n, kind, caplog):
                 assert infos[a]["hour"][i] == s_info[a]["hour"]
                 failures += not s_info[a]["converged"]
     venv.close()
+    return venv
 
 
 def test_a_failed_copy_does_not_touch_the_others():
