@@ -110,9 +110,12 @@ def make_env(config: dict[str, Any], split: str = "test", horizon: int = 24) -> 
 
 
 #: the oracle's model of each capability, and the config it reads the device's data from
-_MODELLED = (("dispatchable", "generator", GeneratorConfig), ("storage", "ess", StorageConfig),
-             ("curtailable", "renewable", RenewableConfig), ("tap", "transformer",
-                                                              TransformerConfig))
+_MODELLED = (
+    ("dispatchable", "generator", GeneratorConfig),
+    ("storage", "ess", StorageConfig),
+    ("curtailable", "renewable", RenewableConfig),
+    ("tap", "transformer", TransformerConfig),
+)
 
 
 def _device_kind(dev: Any) -> str:
