@@ -74,7 +74,7 @@ class RenewableGenerator(DeviceAgent):
 
     def apply_action(self, a: np.ndarray) -> None:
         """Apply an already validated (finite, clipped) action."""
-        tan_phi = float(np.tan(np.arccos(self.config.pf_min))) if a.size > 1 else 0.0
+        tan_phi = self._tan_phi if a.size > 1 else 0.0
         p, q = physics.renewable_setpoint(float(a[0]), float(a[1]) if a.size > 1 else None,
                                           self.available_power, tan_phi)
         self.state.electrical.p_MW, self.state.electrical.q_MVAr = float(p), float(q)

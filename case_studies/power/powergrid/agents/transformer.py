@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -85,11 +86,11 @@ class TransformerArrays(ArrayDevices):
         return physics.tap_change_cost(self.prev, self.tap, self.tap_cost), np.zeros_like(self.tap)
 
     def observe(self) -> np.ndarray:
-        """The ``tap`` block: position, limits, step (``TapChanger``'s field order)."""
-        shape = self.tap.shape
-        return np.stack([self.tap, np.broadcast_to(self.tap_min, shape),
-                         np.broadcast_to(self.tap_max, shape),
-                         np.broadcast_to(self.step_pct, shape)], axis=-1)
+        """The ``tap`` block, its entries in ``TapChanger``'s own field order."""
+        values = {"tap_pos": self.tap, "tap_min": self.tap_min, "tap_max": self.tap_max,
+                  "tap_step_percent": self.step_pct}
+        return np.stack([np.broadcast_to(values[f.name], self.tap.shape)
+                         for f in dataclasses.fields(TapChanger)], axis=-1)
 
     def taps(self) -> np.ndarray:
         return self.tap
