@@ -28,7 +28,8 @@ TEST_OVERRIDES: dict[str, Any] = {
     "num_workers": 0,
 }
 #: ``--test --trainer torchrl``: few copies, so 192 env steps are whole episodes.
-TORCHRL_TEST_OVERRIDES: dict[str, Any] = {"num_envs_per_worker": 8}
+#: No overlap: a second process costs more to start than the test's few iterations.
+TORCHRL_TEST_OVERRIDES: dict[str, Any] = {"num_envs_per_worker": 8, "overlap": False}
 
 
 def build_parser(
@@ -64,6 +65,10 @@ def build_parser(
                    help=f"RLlib env runners, or with --trainer torchrl collector processes "
                         f"of --num-envs-per-worker copies each (default {d.num_workers}: "
                         "sample in the driver)")
+    p.add_argument("--overlap", action=argparse.BooleanOptionalAction, default=None,
+                   help="--trainer torchrl: collect the next batch in a second process "
+                        "while PPO updates on this one (policy one update old; "
+                        f"default {'on' if d.overlap else 'off'})")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--gamma", type=float, default=d.gamma)
@@ -158,6 +163,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     explicit = {
         "iterations": args.iterations,
         "num_workers": args.num_workers,
+        "overlap": args.overlap,
         "train_batch_size": args.train_batch_size,
         "minibatch_size": args.minibatch_size,
         "num_epochs": args.num_epochs,

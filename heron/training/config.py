@@ -63,6 +63,12 @@ class TrainConfig:
     #: Environments stepped side by side in each env runner: one batched forward pass
     #: serves all of them, which is most of the sampling cost for small simulators.
     num_envs_per_worker: int = 1
+    #: ``torchrl`` only: collect the next batch in one collector process while PPO
+    #: updates on this one, so that the two cores work at once. Each batch then comes
+    #: from the policy one update older (PPO's ratio is taken against the policy that
+    #: collected it, so clipping still holds). Still repeatable: the collector gets new
+    #: weights only between batches, never while it steps.
+    overlap: bool = False
     #: torch intra-op threads in this process (0: torch's default). Tiny MLPs run
     #: *slower* with several threads, badly so on a loaded 2-core machine.
     torch_threads: int = 1
@@ -109,6 +115,11 @@ class TrainConfig:
             raise ValueError(f"num_envs_per_worker must be >= 1, got {self.num_envs_per_worker}.")
         if self.num_workers < 0:
             raise ValueError(f"num_workers must be >= 0, got {self.num_workers}.")
+        if self.overlap and (self.trainer != "torchrl" or self.num_workers > 1):
+            raise ValueError(
+                "overlap needs trainer='torchrl' and at most one collector process "
+                f"(got trainer={self.trainer!r}, num_workers={self.num_workers}): with "
+                "--num-workers W > 1 the collectors already run in parallel; drop --overlap.")
         if self.minibatch_size > self.train_batch_size:
             # RLlib would silently train on one minibatch; say so instead.
             raise ValueError(

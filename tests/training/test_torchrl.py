@@ -124,12 +124,17 @@ def _reset_td(algo: str, normalize_obs: bool = False):
 def test_centralised_critic_sees_exactly_state(tmp_path: Path) -> None:
     learner, venv, td = _reset_td("mappo-cc")
     assert learner.critic.in_keys == ["state"]
-    learner.critic(td)
-    seen = td.get(("agents", "critic_state"))                     # [N, A, S + A]
-    state = torch.as_tensor(venv.state())
-    for i in range(learner.env.n_agents):
-        assert torch.equal(seen[:, i, : state.shape[1]], state)
+    seen = []
+    first = next(m for m in learner.critic.modules() if isinstance(m, torch.nn.Linear))
+    hook = first.register_forward_hook(lambda mod, args, out: seen.append(args[0].clone()))
+    try:
+        learner.critic(td)
+    finally:
+        hook.remove()
+    assert len(seen) == 1                                    # the state, once, nothing else
+    assert torch.equal(seen[0], torch.as_tensor(venv.state()))
     value = td.get(VALUE_KEY).clone()
+    assert value.shape == (3, learner.env.n_agents, 1)      # one value per copy and agent
     # the local observations do not move V(s); the state does
     td2 = td.clone()
     td2.set(OBS_KEY, td2.get(OBS_KEY) + 5.0)
@@ -139,6 +144,14 @@ def test_centralised_critic_sees_exactly_state(tmp_path: Path) -> None:
     td3.set("state", td3.get("state") + 1.0)
     learner.critic(td3)
     assert not torch.allclose(td3.get(VALUE_KEY), value)
+
+
+def test_centralised_critic_tells_the_agents_apart() -> None:
+    """Individual rewards: the agents' values of one state differ (per-agent heads)."""
+    learner, _, td = _reset_td("mappo-cc")
+    learner.critic(td)
+    value = td.get(VALUE_KEY)
+    assert not torch.allclose(value[:, 0], value[:, 1])
 
 
 @pytest.mark.parametrize("algo", ["mappo-cc", "mappo", "ippo"])
@@ -215,6 +228,19 @@ def test_resume_continues_the_step_count(tmp_path: Path) -> None:
     _, meta2 = load_checkpoint(second.final_checkpoint)
     assert meta2["obs_norm"] == meta["obs_norm"]
     assert meta2["iteration"] == 3
+
+
+def test_resume_refuses_a_critic_of_another_layout(tmp_path: Path) -> None:
+    first = train(tiny_cfg(tmp_path, iterations=1, run_dir=str(tmp_path / "first")),
+                  toy_vector_env, ENV_CONFIG)
+    meta_file = first.final_checkpoint / "heron_torchrl.json"
+    meta = json.loads(meta_file.read_text())
+    assert meta["critic_layout"] == "state-heads"
+    del meta["critic_layout"]                       # what checkpoints before it look like
+    meta_file.write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="older layout.*cannot be resumed.*evaluate"):
+        train(tiny_cfg(tmp_path, resume=str(first.final_checkpoint),
+                       run_dir=str(tmp_path / "second")), toy_vector_env, ENV_CONFIG)
 
 
 def test_resume_refuses_another_algo(tmp_path: Path) -> None:
@@ -337,3 +363,54 @@ def test_collector_processes_act_with_the_updated_weights(tmp_path: Path) -> Non
         assert float(after.abs().max()) < 1e-2            # (the scale floor is 1e-4)
     finally:
         collector.shutdown()
+
+
+# -- overlap: collect the next batch while PPO updates --------------------------------------
+def _rows_without_times(run_dir: Path) -> list[dict[str, str]]:
+    return [{k: v for k, v in r.items() if not k.endswith("time_s")} for r in read_metrics(run_dir)]
+
+
+def test_overlap_is_repeatable(tmp_path: Path) -> None:
+    """Same seed, same metrics, iteration for iteration: the collector gets weights only
+    at hand-over, as copies, whatever the timing; another seed differs."""
+    from heron.training.toy_env import make_toy_vector_env
+
+    def run(name: str, seed: int) -> list[dict[str, str]]:
+        cfg = tiny_cfg(tmp_path, overlap=True, iterations=3, seed=seed,
+                       run_dir=str(tmp_path / name))
+        return _rows_without_times(Path(train(cfg, make_toy_vector_env, ENV_CONFIG).run_dir))
+
+    a, b, c = run("a", 0), run("b", 0), run("c", 1)
+    assert a == b
+    assert [int(r["iteration"]) for r in a] == [1, 2, 3]
+    assert all(math.isfinite(float(r["policy_loss"])) for r in a)
+    assert a != c
+
+
+def test_overlap_collects_with_the_weights_one_update_old(tmp_path: Path) -> None:
+    from heron.training.torchrl.trainer import make_collector
+    from heron.training.toy_env import make_toy_vector_env
+
+    cfg = tiny_cfg(tmp_path, overlap=True, normalize_obs=False, extra={"log_std_init": 0.0})
+    learner = build_learner(cfg, make_toy_vector_env(ENV_CONFIG, 4), None)
+    collector = make_collector(learner, cfg, make_toy_vector_env, ENV_CONFIG)
+    try:
+        batches = iter(collector)
+        first = next(batches).get(("agents", "action"))
+        assert first.shape[0] == 4
+        with torch.no_grad():                  # "the update": loc 0, scale at its floor
+            for name, p in learner.actor.named_parameters():
+                p.fill_(-20.0 if "scale" in name else 0.0)
+        # batch 2 was under way during the update: it still explores with scale 1
+        assert float(next(batches).get(("agents", "action")).abs().max()) > 0.5
+        # batch 3 was started after batch 2's hand-over: the new weights
+        assert float(next(batches).get(("agents", "action")).abs().max()) < 1e-2
+    finally:
+        collector.shutdown()
+
+
+def test_overlap_refuses_several_workers_and_rllib() -> None:
+    with pytest.raises(ValueError, match="overlap.*num_workers=2.*drop --overlap"):
+        TrainConfig(trainer="torchrl", overlap=True, num_workers=2)
+    with pytest.raises(ValueError, match="overlap needs trainer='torchrl'"):
+        TrainConfig(trainer="rllib", overlap=True)

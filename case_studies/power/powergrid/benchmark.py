@@ -57,6 +57,10 @@ def train_runs(setup: str, algos: Sequence[str], seeds: int, minutes: float, out
                          "give RLlib more env runners with --num-workers instead).")
     done = dict(existing or {})
     todo = [(a, s) for a in algos for s in range(seeds) if (a, s) not in done]
+    if parallel > 1 and not {"--overlap", "--no-overlap"} & set(train_args):
+        # runs side by side already fill the cores: a collector process each would only
+        # make them wait for each other
+        train_args = (*train_args, "--no-overlap")
     if parallel > 1 and todo:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor

@@ -4,13 +4,20 @@
 algo           actor (decentralised: local obs)    critic
 =============  ==================================  ======================================
 ``mappo``      one MLP shared by every agent       shared MLP over the local observation
-``mappo-cc``,  one MLP shared by every agent       shared MLP over ``state()`` (+ one-hot
-``mappo-lag``                                      agent id unless rewards are shared)
+``mappo-cc``,  one MLP shared by every agent       one MLP over ``state()`` with one value
+``mappo-lag``                                      output per agent
 ``ippo``       one MLP per agent                   one MLP per agent, local observation
 =============  ==================================  ======================================
 
 ``MultiAgentMLP(centralized=False)`` runs one network per agent on that agent's
 slice only, so an actor never sees another agent's observation (a test checks it).
+
+Why the centralised critic is one trunk with a value head per agent rather than one
+shared MLP run per agent on ``[state, one-hot id]``: every agent's copy of the state
+is the same, so the old layout computed the same state features once per agent. One
+trunk computes them once (a third of the critic's work on three agents, about a fifth
+of each PPO gradient step), and the per-agent heads do what the one-hot id did: tell
+apart whose return is predicted when rewards are individual.
 """
 
 from __future__ import annotations
@@ -20,10 +27,9 @@ from tensordict.nn import (
     AddStateIndependentNormalScale,
     NormalParamExtractor,
     TensorDictModule,
-    TensorDictSequential,
 )
 from torch import nn
-from torchrl.modules import MultiAgentMLP, ProbabilisticActor, TanhNormal
+from torchrl.modules import MLP, MultiAgentMLP, ProbabilisticActor, TanhNormal
 
 from heron.training.config import TrainConfig
 
@@ -31,25 +37,20 @@ OBS_KEY = ("agents", "observation")
 ACTION_KEY = ("agents", "action")
 LOG_PROB_KEY = ("agents", "action_log_prob")
 VALUE_KEY = ("agents", "state_value")
-CRITIC_STATE_KEY = ("agents", "critic_state")
 
 
-class BroadcastState(nn.Module):
-    """``state [.., S]`` -> ``[.., A, S (+ A)]``: the same global state for each agent's
-    value head, with the agent's one-hot id when rewards are individual (one shared
-    critic must know whose value it predicts)."""
+class PerAgentValues(nn.Module):
+    """``state [.., S]`` -> ``[.., A, 1]``: one MLP over the global state, one value
+    output per agent (module docstring)."""
 
-    def __init__(self, n_agents: int, agent_id: bool) -> None:
+    def __init__(self, state_dim: int, n_agents: int, cfg: TrainConfig) -> None:
         super().__init__()
-        self.n_agents, self.agent_id = int(n_agents), bool(agent_id)
-        self.register_buffer("eye", torch.eye(self.n_agents), persistent=False)
+        self.mlp = MLP(in_features=state_dim, out_features=n_agents,
+                       depth=len(cfg.hidden_sizes), num_cells=list(cfg.hidden_sizes),
+                       activation_class=nn.Tanh)
 
     def forward(self, state: torch.Tensor) -> torch.Tensor:
-        x = state.unsqueeze(-2).expand(*state.shape[:-1], self.n_agents, state.shape[-1])
-        if not self.agent_id:
-            return x
-        eye = self.eye.expand(*state.shape[:-1], self.n_agents, self.n_agents)
-        return torch.cat([x, eye], dim=-1)
+        return self.mlp(state).unsqueeze(-1)
 
 
 def _mlp(n_in: int, n_out: int, n_agents: int, shared: bool, cfg: TrainConfig) -> MultiAgentMLP:
@@ -94,12 +95,7 @@ def make_critic(cfg: TrainConfig, obs_dim: int, state_dim: int,
                 n_agents: int) -> TensorDictModule:
     """Per-agent value ``[.., A, 1]`` at ``VALUE_KEY`` (layout: module doc)."""
     if cfg.centralized_critic:
-        agent_id = not cfg.share_reward
-        broadcast = TensorDictModule(BroadcastState(n_agents, agent_id), in_keys=["state"],
-                                     out_keys=[CRITIC_STATE_KEY])
-        n_in = state_dim + (n_agents if agent_id else 0)
-        value = TensorDictModule(_mlp(n_in, 1, n_agents, True, cfg),
-                                 in_keys=[CRITIC_STATE_KEY], out_keys=[VALUE_KEY])
-        return TensorDictSequential(broadcast, value)
+        return TensorDictModule(PerAgentValues(state_dim, n_agents, cfg), in_keys=["state"],
+                                out_keys=[VALUE_KEY])
     return TensorDictModule(_mlp(obs_dim, 1, n_agents, cfg.shared_policy, cfg),
                             in_keys=[OBS_KEY], out_keys=[VALUE_KEY])

@@ -58,6 +58,10 @@ WEIGHTS_FILE = "model.pt"
 #: in a format with no pickle at all (``model.pt`` is for resuming).
 ACTOR_WEIGHTS_FILE = "actor.safetensors"
 FORMAT = "heron-torchrl-v1"
+#: The critic's layout (``models.make_critic``), recorded so that ``--resume`` from a
+#: checkpoint of an older layout says so instead of failing inside load_state_dict.
+#: Evaluation reads the actor only, so such checkpoints still evaluate.
+CRITIC_LAYOUT = "state-heads"
 #: Vector steps of random actions measured for the observation normaliser.
 OBS_STATS_STEPS = 48
 MAX_GRAD_NORM = 1.0
@@ -137,6 +141,7 @@ def metadata(learner: Learner, cfg: TrainConfig) -> dict[str, Any]:
         "format": FORMAT, "trainer": "torchrl", "algo": cfg.algo,
         "agents": env.agent_names, "obs_dim": env.raw_obs_dim, "act_dim": env.act_dim,
         "state_dim": env.state_dim, "agent_id_onehot": env.agent_id,
+        "critic_layout": CRITIC_LAYOUT,
         "act_low": env._act_low.tolist(), "act_high": env._act_high.tolist(),
         "obs_norm": learner.obs_stats, "reward_scale": cfg.reward_scale,
         "iteration": learner.iteration, "env_steps": learner.env_steps,
@@ -306,20 +311,27 @@ def _loss_keys(loss: Any) -> list[Any]:
 def make_collector(learner: Learner, cfg: TrainConfig,
                    vector_env_creator: VectorEnvCreator | None = None,
                    env_config: dict[str, Any] | None = None) -> Any:
-    """TorchRL's ``Collector`` on the learner's env, or with ``--num-workers W > 1`` a
-    ``MultiSyncCollector`` over W processes, each stepping its own N copies (seeds
-    ``seed + w N + i``, so no two copies share one), whose batches are concatenated
-    along the copy axis: ``[W N, T]``. The actor's weights go to the workers after
-    every update (``update_policy_weights_``)."""
+    """The collector that feeds PPO.
+
+    * default: TorchRL's ``Collector`` on the learner's env, in this process;
+    * ``--num-workers W > 1``: a ``MultiSyncCollector`` over W processes, each stepping
+      its own N copies (seeds ``seed + w N + i``, so no two copies share one), whose
+      batches are concatenated along the copy axis: ``[W N, T]``. The actor's weights
+      go to the workers after every update (``update_policy_weights_``);
+    * ``--overlap``: an :class:`~heron.training.torchrl.overlap.OverlappedCollector`,
+      one process stepping the N copies (seeded as the in-process env would be) with
+      TorchRL's ``Collector`` while this process updates. Batch k+1 always comes from
+      a copy of the weights after update k-1: repeatable, one update behind.
+    """
     from torchrl.collectors import Collector, MultiSyncCollector
 
     w = num_collectors(cfg)
-    if w == 1:
+    if w == 1 and not cfg.overlap:
         return Collector(learner.env, learner.actor, frames_per_batch=frames_per_batch(cfg),
                          total_frames=-1, auto_register_policy_transforms=False)
     if vector_env_creator is None:
-        raise ValueError("num_workers > 1 needs the vector env creator to build each "
-                         "collector process's env.")
+        raise ValueError("num_workers > 1 and overlap need the vector env creator to build "
+                         "each collector process's env.")
     from functools import partial
 
     n = int(cfg.num_envs_per_worker)
@@ -328,6 +340,13 @@ def make_collector(learner: Learner, cfg: TrainConfig,
     makers = [partial(worker_env, vector_env_creator, dict(env_config or {}), n,
                       learner.obs_stats, env.reward_scale, env.agent_id, seed + k * n)
               for k in range(w)]
+    if cfg.overlap:
+        from heron.training.torchrl.overlap import OverlappedCollector
+
+        return OverlappedCollector(makers[0], partial(make_actor, cfg, env.obs_dim,
+                                                      env.act_dim, env.n_agents),
+                                   learner.actor, frames_per_batch(cfg),
+                                   seed=int(cfg.seed) + 1 + learner.iteration)
     return MultiSyncCollector(makers, learner.actor, frames_per_batch=frames_per_batch(cfg),
                               total_frames=-1, cat_results=0,
                               auto_register_policy_transforms=False)
@@ -346,6 +365,11 @@ def _check_resume(meta: dict[str, Any], cfg: TrainConfig, path: Path) -> None:
     if meta.get("algo") != cfg.algo:
         raise ValueError(f"Checkpoint {str(path)!r} was trained with algo={meta.get('algo')!r};"
                          f" resume it with --algo {meta.get('algo')} (got {cfg.algo!r}).")
+    if cfg.centralized_critic and meta.get("critic_layout") != CRITIC_LAYOUT:
+        old = meta.get("critic_layout") or "one MLP per agent on state + id"
+        raise ValueError(f"Checkpoint {str(path)!r} holds a centralised critic of an older "
+                         f"layout ({old}), not {CRITIC_LAYOUT!r}: it cannot be resumed. Its actor "
+                         "still evaluates (heron-power evaluate); train a new run instead.")
 
 
 def _progress(cfg: TrainConfig) -> Any:
@@ -422,7 +446,7 @@ def train(cfg: TrainConfig, vector_env_creator: VectorEnvCreator,
             t0 = time.perf_counter()
             batch = next(batches)
             row = _iteration(learner, batch, cfg, tracker)
-            if num_collectors(cfg) > 1:
+            if num_collectors(cfg) > 1 and not cfg.overlap:  # overlap: at hand-over
                 collector.update_policy_weights_()
             row["iter_time_s"] = time.perf_counter() - t0
             row["total_time_s"] = time.perf_counter() - t_start

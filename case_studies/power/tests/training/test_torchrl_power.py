@@ -94,8 +94,13 @@ def test_critic_input_is_the_vector_state() -> None:
     venv = make_vector_env(env_config_for(TrainConfig()), 2)
     learner = build_learner(TrainConfig(algo="mappo-cc", hidden_sizes=(8,)), venv, None)
     td = learner.env.reset()
-    learner.critic(td)
-    state = torch.as_tensor(venv.state())
-    seen = td.get(("agents", "critic_state"))
-    for i in range(3):
-        assert torch.equal(seen[:, i, : state.shape[1]], state)
+    seen = []
+    first = next(m for m in learner.critic.modules() if isinstance(m, torch.nn.Linear))
+    hook = first.register_forward_hook(lambda mod, args, out: seen.append(args[0].clone()))
+    try:
+        learner.critic(td)
+    finally:
+        hook.remove()
+    assert len(seen) == 1
+    assert torch.equal(seen[0], torch.as_tensor(venv.state()))
+    assert td.get(("agents", "state_value")).shape == (2, 3, 1)
