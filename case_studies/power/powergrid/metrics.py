@@ -173,8 +173,14 @@ def storage_arbitrage(rows: Rows) -> dict[str, float]:
     return {"storage_discharged_MWh": dis_e, "arbitrage_spread": float(spread)}
 
 
-def does_arbitrage(spread: float, discharged_MWh: float, oracle_discharged_MWh: float) -> bool:
-    """Positive spread on at least :data:`ARBITRAGE_MIN_SHARE` of the oracle's energy."""
+def does_arbitrage(spread: float | None, discharged_MWh: float | None,
+                   oracle_discharged_MWh: float) -> bool:
+    """Positive spread on at least :data:`ARBITRAGE_MIN_SHARE` of the oracle's energy.
+
+    ``None`` (a NaN read back from results.json: no charge or no discharge) is no
+    arbitrage."""
+    if spread is None or discharged_MWh is None:
+        return False
     return bool(spread > 0 and discharged_MWh >= ARBITRAGE_MIN_SHARE * oracle_discharged_MWh)
 
 
