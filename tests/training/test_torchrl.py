@@ -124,13 +124,9 @@ def _reset_td(algo: str, normalize_obs: bool = False):
 def test_centralised_critic_sees_exactly_state(tmp_path: Path) -> None:
     learner, venv, td = _reset_td("mappo-cc")
     assert learner.critic.in_keys == ["state"]
-    seen = []
-    first = next(m for m in learner.critic.modules() if isinstance(m, torch.nn.Linear))
-    hook = first.register_forward_hook(lambda mod, args, out: seen.append(args[0].clone()))
-    try:
-        learner.critic(td)
-    finally:
-        hook.remove()
+    from heron.testing.layer_inputs import first_linear_inputs
+
+    seen = first_linear_inputs(learner.critic, td)
     assert len(seen) == 1                                    # the state, once, nothing else
     assert torch.equal(seen[0], torch.as_tensor(venv.state()))
     value = td.get(VALUE_KEY).clone()

@@ -94,13 +94,9 @@ def test_critic_input_is_the_vector_state() -> None:
     venv = make_vector_env(env_config_for(TrainConfig()), 2)
     learner = build_learner(TrainConfig(algo="mappo-cc", hidden_sizes=(8,)), venv, None)
     td = learner.env.reset()
-    seen = []
-    first = next(m for m in learner.critic.modules() if isinstance(m, torch.nn.Linear))
-    hook = first.register_forward_hook(lambda mod, args, out: seen.append(args[0].clone()))
-    try:
-        learner.critic(td)
-    finally:
-        hook.remove()
+    from heron.testing.layer_inputs import first_linear_inputs
+
+    seen = first_linear_inputs(learner.critic, td)
     assert len(seen) == 1
     assert torch.equal(seen[0], torch.as_tensor(venv.state()))
     assert td.get(("agents", "state_value")).shape == (2, 3, 1)
