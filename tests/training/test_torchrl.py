@@ -410,3 +410,39 @@ def test_overlap_refuses_several_workers_and_rllib() -> None:
         TrainConfig(trainer="torchrl", overlap=True, num_workers=2)
     with pytest.raises(ValueError, match="overlap needs trainer='torchrl'"):
         TrainConfig(trainer="rllib", overlap=True)
+
+
+def test_potential_shaping_adds_the_discounted_potential_difference() -> None:
+    from tensordict import TensorDict
+
+    from heron.training.torchrl.trainer import potential_shaping
+
+    # one copy, 4 steps, 2 agents: step 1 ends the episode, step 2 is the autoreset
+    phi = torch.tensor([[[1.0, 10.0], [3.0, 30.0], [7.0, 70.0], [2.0, 20.0]]])
+    phi_next = torch.tensor([[[3.0, 30.0], [7.0, 70.0], [2.0, 20.0], [5.0, 50.0]]])
+    done = torch.tensor([[False, True, False, False]])
+    autoreset = torch.tensor([[False, False, True, False]])
+    reward = torch.full((1, 4, 2, 1), -1.0)
+    flags = done[..., None, None].expand(1, 4, 2, 1)
+    batch = TensorDict({
+        "agents": TensorDict({"potential": phi}, batch_size=(1, 4, 2)),
+        "next": TensorDict({
+            "agents": TensorDict({"potential": phi_next, "reward": reward.clone(),
+                                  "done": flags}, batch_size=(1, 4, 2)),
+            "autoreset": autoreset,
+        }, batch_size=(1, 4)),
+    }, batch_size=(1, 4))
+    potential_shaping(batch, gamma=0.5, reward_scale=0.1)
+    got = batch.get(("next", "agents", "reward")).squeeze(-1)[0]
+    expected = torch.tensor([
+        [-1 + 0.1 * (0.5 * 3 - 1), -1 + 0.1 * (0.5 * 30 - 10)],
+        [-1 + 0.1 * (0.0 - 3), -1 + 0.1 * (0.0 - 30)],        # the episode ended: phi' = 0
+        [-1.0, -1.0],                                         # autoreset: untouched
+        [-1 + 0.1 * (0.5 * 5 - 2), -1 + 0.1 * (0.5 * 50 - 20)],
+    ])
+    assert torch.allclose(got, expected)
+    # over the episode (steps 0-1, gamma 1) the shaping sums to -phi(s_0) only
+    batch.get(("next", "agents")).set("reward", reward.clone())
+    potential_shaping(batch, gamma=1.0, reward_scale=1.0)
+    shaped = batch.get(("next", "agents", "reward")).squeeze(-1)[0, :2].sum(0)
+    assert torch.allclose(shaped - (-2.0), -phi[0, 0])

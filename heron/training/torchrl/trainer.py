@@ -269,6 +269,30 @@ def lagrangian_step(learner: Learner, batch: Any, cfg: TrainConfig) -> float:
     return rate
 
 
+def potential_shaping(batch: Any, gamma: float, reward_scale: float) -> None:
+    """``extra={"potential_shaping": True}``: add ``gamma * phi(s') - phi(s)`` to each
+    agent's reward, ``phi`` being the env's ``infos[agent]["potential"]`` (in reward
+    units before scaling), and ``phi(s') = 0`` where the episode ended.
+
+    Why: potential-based shaping (Ng, Harada and Russell, 1999) changes no optimal
+    policy, since the shaped return of an episode differs from the real one by
+    ``-phi(s_0)`` only, yet it can move a delayed reward forward. In the power case
+    study ``phi`` is the value of stored energy, so charging is credited when it
+    happens instead of hours later when the battery sells. The episode-end potential
+    is 0 because the env values nothing left over when an episode ends. Autoreset
+    steps (dropped before the loss) get no shaping. The logged returns and costs are
+    the env's (the tracker reads the batch before this runs).
+    """
+    nxt = batch.get("next")
+    phi = batch.get(("agents", "potential"))                         # [N, T, A]
+    phi_next = nxt.get(("agents", "potential"))
+    ended = nxt.get(("agents", "done")).squeeze(-1)
+    real = (~nxt.get("autoreset")).unsqueeze(-1)
+    shaped = torch.where(real, gamma * torch.where(ended, 0.0, phi_next) - phi, 0.0)
+    reward = nxt.get(("agents", "reward"))
+    nxt.set(("agents", "reward"), reward + reward_scale * shaped.unsqueeze(-1).to(reward.dtype))
+
+
 def ppo_update(learner: Learner, batch: Any, cfg: TrainConfig) -> dict[str, float]:
     """GAE on the [N, T] batch, then ``num_epochs`` of shuffled ClipPPOLoss minibatches."""
     loss = learner.loss
@@ -490,8 +514,10 @@ def train(cfg: TrainConfig, vector_env_creator: VectorEnvCreator,
 def _iteration(learner: Learner, batch: Any, cfg: TrainConfig,
                tracker: EpisodeTracker) -> dict[str, float]:
     real = int((~batch.get(("next", "autoreset"))).sum())
-    episodes = tracker.add(batch)          # env rewards, before any Lagrangian penalty
+    episodes = tracker.add(batch)          # env rewards, before shaping or a Lagrangian penalty
     extra: dict[str, float] = {}
+    if cfg.extra.get("potential_shaping"):
+        potential_shaping(batch, cfg.gamma, learner.env.reward_scale)
     if cfg.algo == "mappo-lag":
         extra["lagrange_multiplier"] = learner.lagrange_multiplier   # the one PPO sees now
         extra["batch_violation_rate"] = lagrangian_step(learner, batch, cfg)

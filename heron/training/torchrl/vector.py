@@ -28,8 +28,10 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-#: Info keys copied into arrays (HERON's safety and the domains' cost).
-INFO_KEYS = ("cost", "safety")
+#: Info keys copied into arrays: HERON's safety, the domains' cost, and ``potential``, a
+#: training-only shaping potential an env may report (0 where it reports none; see
+#: :func:`heron.training.torchrl.trainer.potential_shaping`).
+INFO_KEYS = ("cost", "safety", "potential")
 
 
 def _box(space: Any, what: str, agent: str) -> spaces.Box:

@@ -643,7 +643,9 @@ class VectorMultiAgentMicrogrids:
         self._solve_and_sync(everything)
         self._done[:] = False
         self._reset_called = True
-        return self._observations(), {a: {} for a in self.possible_agents}
+        potential = self.stored_energy_value()
+        return self._observations(), {a: {"potential": potential[:, i].copy()}
+                                      for i, a in enumerate(self.possible_agents)}
 
     # ------------------------------------------------------------------ stepping
     def _validate(self, actions: Any) -> np.ndarray:
@@ -982,8 +984,31 @@ class VectorMultiAgentMicrogrids:
                 {a: np.zeros(self.num_envs, dtype=bool) for a in names},
                 {a: truncated.copy() for a in names}, infos)
 
+    def stored_energy_value(self) -> np.ndarray:
+        """[N, A]: the energy in each microgrid's batteries (array-run ones) valued at the
+        split's mean price, in $ (the mean over microgrids with ``share_reward``).
+
+        Why: reported as ``infos[agent]["potential"]`` for training only. The env pays
+        for charging now and credits the discharge hours later; a trainer that adds
+        ``gamma * potential' - potential`` to the reward (potential-based shaping,
+        ``heron.training`` ``extra={"potential_shaping": True}``) sees the value of
+        stored energy when it charges. Potential-based shaping leaves the optimal
+        policies unchanged (Ng, Harada and Russell, 1999); rewards, costs and every
+        evaluation stay the env's own.
+        """
+        n, n_agents = self.num_envs, len(self.possible_agents)
+        out = np.zeros((n, n_agents))
+        if len(self.ess):
+            energy = self.soc * self.ess.params["e_cap"]            # [N, D] MWh
+            np.add.at(out.T, self.ess.agent, energy.T)
+            out *= float(np.mean(self._price_series))
+        if self.share_reward:
+            out[:] = out.mean(axis=1, keepdims=True)
+        return out
+
     def _infos(self, resetting: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
         infos = {}
+        potential = self.stored_energy_value()
         for ai, a in enumerate(self.possible_agents):
             infos[a] = {
                 "cost": self.cost[:, ai].copy(), "safety": self.safety[:, ai].copy(),
@@ -994,6 +1019,7 @@ class VectorMultiAgentMicrogrids:
                 "total_load_MW": self.total_load[:, ai].copy(), "price": self.price.copy(),
                 "grid_cost": self.grid_cost[:, ai].copy(),
                 "hour": self.hour.astype(np.int64).copy(),  # the hour of this step's data
+                "potential": potential[:, ai],
                 "_reset": resetting.copy(),
             }
         return infos

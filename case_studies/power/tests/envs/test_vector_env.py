@@ -226,3 +226,40 @@ def test_generators_with_commitment_run_per_copy():
     vector_env._WARNED.discard(Generator)
     with pytest.warns(vector_env.PerCopyFallbackWarning, match="copy by copy"):
         run_side_by_side(cfg, 2, 14)
+
+
+def test_potential_is_the_stored_energy_at_the_splits_mean_price():
+    venv = VectorMultiAgentMicrogrids({**config("ieee34_ieee13"), "share_reward": False}, 2)
+    _, infos = venv.reset(seed=0)
+    mean_price = float(np.mean(venv._price_series))
+    owners = venv.ess.agent
+    assert len(owners) > 0
+    energy = venv.soc * venv.ess.params["e_cap"]
+
+    def expected(energy: np.ndarray) -> np.ndarray:
+        out = np.zeros((2, len(venv.possible_agents)))
+        for d, ai in enumerate(owners):
+            out[:, ai] += energy[:, d] * mean_price
+        return out
+
+    got = np.stack([infos[a]["potential"] for a in venv.possible_agents], axis=1)
+    np.testing.assert_allclose(got, expected(energy))
+    # charge every battery for an hour: the potential follows the new state of charge
+    acts = {a: np.zeros((2, venv.single_action_space(a).shape[0])) for a in venv.possible_agents}
+    for d, ai in enumerate(owners):
+        acts[venv.possible_agents[ai]][:, venv.ess.act[d] - _first_column(venv, ai)] = -1.0
+    _, _, _, _, infos = venv.step(acts)
+    after = np.stack([infos[a]["potential"] for a in venv.possible_agents], axis=1)
+    np.testing.assert_allclose(after, expected(venv.soc * venv.ess.params["e_cap"]))
+    assert np.all(after[:, np.unique(owners)] > got[:, np.unique(owners)])
+    # shared rewards share the potential too: every agent sees the microgrids' mean
+    shared = VectorMultiAgentMicrogrids({**config("ieee34_ieee13"), "share_reward": True}, 2)
+    _, infos = shared.reset(seed=0)
+    for a in shared.possible_agents:
+        np.testing.assert_allclose(infos[a]["potential"], got.mean(axis=1))
+
+
+def _first_column(venv: VectorMultiAgentMicrogrids, ai: int) -> int:
+    """The first column of agent ``ai``'s actions in the env's joint action array."""
+    sizes = [venv._native_act[a] for a in venv.possible_agents]
+    return int(sum(sizes[:ai]))
