@@ -37,6 +37,16 @@ SOC), applies the first hour, and plans again an hour later.
   instead gives the same economics, but it leaves a degenerate problem that took
   Clarabel up to 39 iterations instead of 21 at the end of an episode.)
   ``episode_aware=False`` plans a plain rolling 24 h.
+* **Plans trimmed at the episode's end** (``trim_past_end=True``, with
+  ``episode_aware``): since the hours past the end are a separate plan, they cannot
+  change the first hour's action, so solving them is wasted work. The controller
+  keeps compiled programs of a quarter, a half, three quarters and all of the
+  horizon (6, 12, 18 and 24 h for 24 h) and solves, each hour, the shortest one that
+  reaches the episode's end: 15 h on average over a 24 h episode instead of 24. The
+  shorter programs are built and compiled the first time an episode needs them,
+  outside the timed plan. (The first-hour action is the same up to the solver's
+  tolerance; the loss-weight search then also judges the cone's tightness on the
+  episode's hours only, which is what the replay sees.)
 
 ``MPCController.solve_ms`` holds the wall time of every hourly plan (forecast into the
 parameters, every solve of the loss-weight search, values read back). ``plans`` adds,
@@ -46,6 +56,7 @@ per hour, the number of solves, Clarabel's iterations and its own time.
 from __future__ import annotations
 
 import logging
+import math
 import time
 import warnings
 import weakref
@@ -162,7 +173,29 @@ class StepPlan:
     #: this process's CPU time for the plan: unlike solve_ms it hardly grows when other
     #: processes share the cores (the solver runs on one thread)
     cpu_ms: float = 0.0
+    hours: int = 0  # the hours planned (shorter than the horizon near the episode's end)
     setpoints: dict[str, dict[str, tuple[float, float, float]]] = field(default_factory=dict)
+
+
+@dataclass
+class _Program:
+    """One compiled plan of ``hours`` hours: its scenario, parameters, model, problem
+    and (``direct`` backend) the compiled Clarabel problem."""
+
+    hours: int
+    sc: Any
+    inputs: ModelInputs
+    model: Any
+    problem: cp.Problem
+    compiled: CompiledProblem | None = None
+
+
+def plan_lengths(horizon: int, trim: bool) -> tuple[int, ...]:
+    """The plan lengths an episode-aware MPC keeps compiled: quarters of ``horizon``
+    when trimming at the episode's end (module docstring), else the horizon only."""
+    if not trim:
+        return (horizon,)
+    return tuple(sorted({math.ceil(horizon * k / 4) for k in range(1, 5)}))
 
 
 class MPCController:
@@ -177,6 +210,8 @@ class MPCController:
         loss_weights: shares of the unpaid feeder losses to price, tried in turn until
             the relaxation is exact (:data:`MPC_LOSS_WEIGHTS`).
         episode_aware: let no energy carry past the episode's end (module docstring).
+        trim_past_end: with ``episode_aware``, solve only up to the episode's end
+            (the shortest of :func:`plan_lengths` that reaches it; module docstring).
         backend: ``"direct"`` (default: Clarabel called on the compiled problem,
             :mod:`.compiled`) or ``"cvxpy"`` (``Problem.solve``, the slower reference).
         solver_options: Clarabel settings as ``{"CLARABEL": {option: value}}``,
@@ -189,7 +224,8 @@ class MPCController:
     def __init__(self, env: Any, *, horizon: int = 24, forecast: str = "persistence",
                  seasonal_days: int = SEASONAL_DAYS,
                  loss_weights: tuple[float, ...] = MPC_LOSS_WEIGHTS,
-                 episode_aware: bool = True, backend: str = "direct",
+                 episode_aware: bool = True, trim_past_end: bool = True,
+                 backend: str = "direct",
                  solver_options: SolverOptions | None = None) -> None:
         if forecast not in FORECASTS:
             raise ValueError(f"forecast {forecast!r}: choose from {FORECASTS}.")
@@ -200,6 +236,9 @@ class MPCController:
         self.env, self.horizon, self.forecast = env, int(horizon), forecast
         self.seasonal_days, self.loss_weights = int(seasonal_days), tuple(loss_weights)
         self.episode_aware, self.backend = episode_aware, backend
+        self.trim_past_end = bool(trim_past_end and episode_aware)
+        #: plan lengths this controller may solve (the full horizon is built up front)
+        self.lengths = plan_lengths(self.horizon, self.trim_past_end)
         self.solver = pick_solver(False)
         other = sorted(str(k) for k in (solver_options or {}) if str(k).upper() != self.solver)
         if other:
@@ -213,53 +252,92 @@ class MPCController:
         t0 = time.perf_counter()
         shadow = make_env(env.env_config, env.split, self.horizon)
         self.history = _History(shadow)
-        self._build(scenario_from_env(shadow, 0, self.horizon))
-        self._compile()
+        self._programs: dict[int, _Program] = {}
+        self._active = self._program(self.horizon)
         self.build_s = time.perf_counter() - t0
         self._cache: dict[int, dict[str, np.ndarray]] = {}
 
     # ------------------------------------------------------------------ the model
-    def _build(self, sc: Any) -> None:
+    # The latest plan's program (the full horizon's until a shorter one is used).
+    @property
+    def sc(self) -> Any:
+        return self._active.sc
+
+    @property
+    def inputs(self) -> ModelInputs:
+        return self._active.inputs
+
+    @property
+    def model(self) -> Any:
+        return self._active.model
+
+    @property
+    def problem(self) -> cp.Problem:
+        return self._active.problem
+
+    @property
+    def compiled(self) -> CompiledProblem | None:
+        return self._active.compiled
+
+    def _program(self, hours: int) -> _Program:
+        """The compiled program of ``hours`` hours, built (and made active) on first use."""
+        if hours not in self._programs:
+            self._active = self._programs[hours] = self._build(hours)
+            self._compile()
+        return self._programs[hours]
+
+    def _build(self, hours: int) -> _Program:
+        sc = scenario_from_env(self.history.env, 0, hours)
         for d in sc.devices:
             if d.kind == "generator" and d.config.allow_commitment:
                 raise UnsupportedSetupError(f"{d.agent}/{d.name}: unit commitment is not "
                                             "modelled by the MPC (the oracle handles it).")
-        self.sc, self.rn = sc, RadialNetwork.from_net(sc.net)
-        self.inputs = ModelInputs.for_scenario(sc, self.rn)
+        if not self._programs:  # the network is the same for every length
+            self.rn = RadialNetwork.from_net(sc.net)
+            self.Mload = (np.asarray(load_to_buses(sc.net, self.rn).todense())
+                          / self.rn.base_mva)
+        inputs = ModelInputs.for_scenario(sc, self.rn)
         taps, regulated = tap_positions(sc, "regulated")
-        self.model = build_model(sc, self.rn, taps, soft=True, integer=False,
-                                 voltage_buses="microgrids", regulated=regulated,
-                                 voltage_margin=default_voltage_margin(sc, regulated),
-                                 inputs=self.inputs)
-        objective = self.model.objective
-        if self.model.feeder_loss is not None:
-            objective = objective + self.model.feeder_loss
-        self.problem = cp.Problem(cp.Minimize(objective), self.model.constraints)
-        if not self.problem.is_dcp(dpp=True):  # pragma: no cover - a modelling bug
+        model = build_model(sc, self.rn, taps, soft=True, integer=False,
+                            voltage_buses="microgrids", regulated=regulated,
+                            voltage_margin=default_voltage_margin(sc, regulated),
+                            inputs=inputs)
+        objective = model.objective
+        if model.feeder_loss is not None:
+            objective = objective + model.feeder_loss
+        problem = cp.Problem(cp.Minimize(objective), model.constraints)
+        if not problem.is_dcp(dpp=True):  # pragma: no cover - a modelling bug
             raise RuntimeError("the MPC model is not DPP: every re-solve would recompile.")
-        self.Mload = np.asarray(load_to_buses(sc.net, self.rn).todense()) / self.rn.base_mva
+        return _Program(hours, sc, inputs, model, problem)
 
     def _compile(self) -> None:
-        """Compile now, on the split's first hours, so that every later solve
-        (``solve_ms``) only updates parameters."""
-        fc = self.history.hours_(0, self.horizon)
-        inp = self.inputs
+        """Compile the active program now, on the split's first hours, so that every
+        later solve (``solve_ms``) only updates parameters."""
+        prog = self._active
+        fc = self.history.hours_(0, prog.hours)
+        inp = prog.inputs
         self._set_data(fc, fc.price)
-        inp.loss_price.value = np.zeros(self.horizon)
-        inp.energy_reset.value = np.zeros(self.horizon)
-        for d in self.sc.devices:
+        inp.loss_price.value = np.zeros(prog.hours)
+        inp.energy_reset.value = np.zeros(prog.hours)
+        for d in prog.sc.devices:
             if d.kind == "ess":
                 inp.e0[(d.agent, d.name)].value = d.config.init_soc * d.config.e_capacity_MWh
-        self.compiled = None
         if self.backend == "direct":
-            self.compiled = CompiledProblem(self.problem,
+            prog.compiled = CompiledProblem(prog.problem,
                                             dict(self.solver_options.get(self.solver, {})))
         self._run_solver()
 
+    def length_for(self, t: int) -> int:
+        """Hours planned at step ``t``: the shortest kept length reaching the episode's
+        end (the full horizon without trimming, or when the end is beyond it)."""
+        end = int(self.env.max_episode_steps) - int(t)
+        return next((n for n in self.lengths if n >= end), self.horizon)
+
     # ------------------------------------------------------------------ forecasts
-    def forecast_window(self, hour: int) -> _Day:
-        """The forecast made at absolute ``hour`` for hours ``hour .. hour + horizon - 1``."""
-        return forecast_window(self.history, hour, self.horizon, self.forecast,
+    def forecast_window(self, hour: int, hours: int | None = None) -> _Day:
+        """The forecast made at absolute ``hour`` for the next ``hours`` (default: the
+        horizon)."""
+        return forecast_window(self.history, hour, hours or self.horizon, self.forecast,
                                self.seasonal_days)
 
     # ------------------------------------------------------------------ stepping
@@ -273,12 +351,12 @@ class MPCController:
         return self._cache[t]
 
     def _set_inputs(self, t: int) -> None:
-        env, inp = self.env, self.inputs
+        env, inp, hours = self.env, self.inputs, self._active.hours
         hour = env.start_hour + t
-        fc = self.forecast_window(hour)
-        reset = np.zeros(self.horizon)
+        fc = self.forecast_window(hour, hours)
+        reset = np.zeros(hours)
         end = int(env.max_episode_steps) - t  # the window's first hour past the episode
-        if self.episode_aware and 0 < end < self.horizon:
+        if self.episode_aware and 0 < end < hours:
             reset[end] = 1.0
         inp.energy_reset.value = reset
         self._set_data(fc, fc.price)
@@ -339,8 +417,10 @@ class MPCController:
         return status
 
     def _plan(self, t: int) -> dict[str, np.ndarray]:
+        self._active = self._program(self.length_for(t))  # any build: before the clock
         t0, c0 = time.perf_counter(), time.process_time()
-        plan = StepPlan(hour=t, status="not solved", loss_weight=0.0, solve_ms=0.0)
+        plan = StepPlan(hour=t, status="not solved", loss_weight=0.0, solve_ms=0.0,
+                        hours=self._active.hours)
         self._set_inputs(t)
         plan.status = status = self._solve(t, plan)
         plan.solve_ms = ms = 1e3 * (time.perf_counter() - t0)

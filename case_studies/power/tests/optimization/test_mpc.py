@@ -150,3 +150,26 @@ def test_episodes_shorter_than_a_day_and_short_horizons():
         assert all(np.isfinite(r) for r in rewards.values())
         steps += 1
     assert steps == 6
+
+
+def test_plans_trimmed_at_the_episode_end_act_as_the_full_horizon():
+    """The hours past the episode's end are a separate plan (energy reset), so solving
+    only up to the end must replay what the full 24 h plans replay, on fewer hours."""
+    from powergrid.evaluation import PolicySpec
+    from powergrid.optimization.mpc import mpc_policies, plan_lengths
+
+    assert plan_lengths(24, True) == (6, 12, 18, 24)
+    assert plan_lengths(7, True) == (2, 4, 6, 7)
+    assert plan_lengths(24, False) == (24,)
+    env = make_env(load_setup("ieee34_ieee13"), "test", 12)
+    specs = [PolicySpec(name=f"trim={t}",
+                        factory=lambda e, day, t=t: mpc_policies(e, trim_past_end=t))
+             for t in (True, False)]
+    df, _ = run_policies(env, specs, days=[2])
+    assert (df.error == "").all(), df.error.tolist()
+    cost = df.set_index("policy").total_cost
+    assert cost["trim=True"] == pytest.approx(cost["trim=False"], abs=0.05)
+    trimmed = mpc_controller(env, trim_past_end=True)
+    assert [p.hours for p in trimmed.plans] == [12] * 6 + [6] * 6
+    assert [p.hours for p in mpc_controller(env, trim_past_end=False).plans] == [24] * 12
+    assert all(p.status == "optimal" for p in trimmed.plans)
