@@ -14,10 +14,11 @@ SOC), applies the first hour, and plans again an hour later.
   Clarabel is called on the compiled problem directly (:mod:`.compiled`), which
   skips cvxpy's per-solve copying and unpacking. Limits are
   soft (penalised slacks), so a bad forecast never leaves the controller without a
-  plan. As in the oracle, a share of the unpaid feeder losses is priced
-  (``loss_weights``, raised in turn until the cone is tight; a parameter too). The
-  search starts at the last step's weight within an episode, and at the smallest
-  one in its first step, so episodes stay independent of each other. The
+  plan. As in the oracle, a share of the unpaid feeder losses is priced (a
+  parameter too): by default all of it (:data:`MPC_LOSS_WEIGHTS`), so each hour is
+  one solve. ``loss_weights=`` gives a search instead, raised in turn until the cone
+  is tight; it starts at the last step's weight within an episode, and at the
+  smallest one in its first step, so episodes stay independent of each other. The
   oracle's slower polishing steps (CCP, battery direction fixing) are left out.
 * **Forecasts** (``forecast=``) of loads, renewable availability and price:
 
@@ -39,16 +40,20 @@ SOC), applies the first hour, and plans again an hour later.
   ``episode_aware=False`` plans a plain rolling 24 h.
 * **Plans trimmed at the episode's end** (``trim_past_end=True``, with
   ``episode_aware``): since the hours past the end are a separate plan, they cannot
-  change the first hour's action, so solving them is wasted work. The controller
-  keeps compiled programs of a quarter, a half, three quarters and all of the
-  horizon (6, 12, 18 and 24 h for 24 h) and solves, each hour, the shortest one that
-  reaches the episode's end: 15 h on average over a 24 h episode instead of 24. The
-  shorter programs are built and compiled the first time an episode needs them,
-  outside the timed plan. (Both solve the same problem for the episode's hours.
-  Where its optimum is not unique, e.g. a battery indifferent between two hours,
-  the first-hour action can differ; the replayed costs on test days 0-4 agreed
-  within 0.002 $/day. The loss-weight search then judges the cone's tightness on the
-  episode's hours only, which is what the replay sees.)
+  change the first hour's action, so solving them is wasted work. Each hour the
+  controller solves a program that stops at the episode's end: 12.5 h on average
+  over a 24 h episode instead of 24, and the solve time grows faster than the
+  length. Programs are kept for every ``trim_step`` hours (1 by default: the exact
+  length) and built and compiled the first time an episode needs them, outside the
+  timed plan (about 0.2-1.2 s each; 24 of them add some 20 s to a controller's
+  first episode). Measured on 2026-12-03 with the (0.1, 1.0) loss-weight search,
+  test days 0-4 of ieee34_ieee13: exact lengths 71 ms per step against 107 ms with
+  quarters of the horizon (``trim_step=6``). (Both solve the same problem for the
+  episode's hours. Where its optimum is not unique, e.g. a battery indifferent
+  between two hours, the first-hour action can differ, so replayed costs can
+  differ slightly. A loss-weight search judges the cone's tightness on the
+  episode's hours only, which is what the replay sees, and that is why a trimmed
+  plan could stop at a lower weight than the full one: :data:`MPC_LOSS_WEIGHTS`.)
 
 ``MPCController.solve_ms`` holds the wall time of every hourly plan (forecast into the
 parameters, every solve of the loss-weight search, values read back). ``plans`` adds,
@@ -58,7 +63,6 @@ per hour, the number of solves, Clarabel's iterations and its own time.
 from __future__ import annotations
 
 import logging
-import math
 import time
 import warnings
 import weakref
@@ -102,12 +106,15 @@ FORECASTS = ("persistence", "seasonal", "perfect")
 BACKENDS = ("direct", "cvxpy")
 SEASONAL_DAYS = 7
 #: the MPC's shares of the unpaid feeder losses, tried in turn until the plan's cone is
-#: tight: the oracle's smallest and largest (:data:`.solving.LOSS_WEIGHTS`). On test
-#: days 0-4 of ieee34_ieee13, with perfect and persistence forecasts, every episode
-#: reaches the largest by its second step. Starting at 0 and stepping through 0.3 as
-#: well cost 8 % more solver iterations and moved no day's replayed cost by more
-#: than 0.05 $
-MPC_LOSS_WEIGHTS = (LOSS_WEIGHTS[0], LOSS_WEIGHTS[-1])
+#: tight. By default only the oracle's largest (:data:`.solving.LOSS_WEIGHTS`): on test
+#: days 0-4 of ieee34_ieee13, with perfect and persistence forecasts, every full 24 h
+#: episode reached it by its second step anyway, while a plan trimmed at the
+#: episode's end could stay exact at 0.1 and so price the losses ten times lower than
+#: the full plan (4 $ apart on a 12 h episode). With 1.0 alone trimmed and full plans
+#: agree within 0.001 $ and each step is one solve; the replayed costs of those days
+#: moved by at most 1.6 $/day against the (0.1, 1.0) search. The search stays an option
+#: (``loss_weights=``)
+MPC_LOSS_WEIGHTS = (LOSS_WEIGHTS[-1],)
 #: solves within this many ms count towards the MPC's per-step target (bench)
 TARGET_STEP_MS = 100.0
 
@@ -192,12 +199,15 @@ class _Program:
     compiled: CompiledProblem | None = None
 
 
-def plan_lengths(horizon: int, trim: bool) -> tuple[int, ...]:
-    """The plan lengths an episode-aware MPC keeps compiled: quarters of ``horizon``
-    when trimming at the episode's end (module docstring), else the horizon only."""
+def plan_lengths(horizon: int, trim: bool, step: int = 1) -> tuple[int, ...]:
+    """The plan lengths an episode-aware MPC may compile: every ``step`` hours up to
+    ``horizon`` when trimming at the episode's end (module docstring), else the
+    horizon only."""
+    if step < 1:
+        raise ValueError(f"trim_step={step}: plan lengths step by at least 1 hour.")
     if not trim:
         return (horizon,)
-    return tuple(sorted({math.ceil(horizon * k / 4) for k in range(1, 5)}))
+    return tuple(sorted({*range(step, horizon, step), horizon}))
 
 
 class MPCController:
@@ -214,6 +224,8 @@ class MPCController:
         episode_aware: let no energy carry past the episode's end (module docstring).
         trim_past_end: with ``episode_aware``, solve only up to the episode's end
             (the shortest of :func:`plan_lengths` that reaches it; module docstring).
+        trim_step: the granularity of those lengths in hours (1: exact; larger
+            keeps fewer programs and compiles faster, but plans more hours).
         backend: ``"direct"`` (default: Clarabel called on the compiled problem,
             :mod:`.compiled`) or ``"cvxpy"`` (``Problem.solve``, the slower reference).
         solver_options: Clarabel settings as ``{"CLARABEL": {option: value}}``,
@@ -227,7 +239,7 @@ class MPCController:
                  seasonal_days: int = SEASONAL_DAYS,
                  loss_weights: tuple[float, ...] = MPC_LOSS_WEIGHTS,
                  episode_aware: bool = True, trim_past_end: bool = True,
-                 backend: str = "direct",
+                 trim_step: int = 1, backend: str = "direct",
                  solver_options: SolverOptions | None = None) -> None:
         if forecast not in FORECASTS:
             raise ValueError(f"forecast {forecast!r}: choose from {FORECASTS}.")
@@ -240,7 +252,7 @@ class MPCController:
         self.episode_aware, self.backend = episode_aware, backend
         self.trim_past_end = bool(trim_past_end and episode_aware)
         #: plan lengths this controller may solve (the full horizon is built up front)
-        self.lengths = plan_lengths(self.horizon, self.trim_past_end)
+        self.lengths = plan_lengths(self.horizon, self.trim_past_end, int(trim_step))
         self.solver = pick_solver(False)
         other = sorted(str(k) for k in (solver_options or {}) if str(k).upper() != self.solver)
         if other:

@@ -99,6 +99,26 @@ def test_direct_and_cvxpy_backends_plan_alike(env):
     assert costs[0] == pytest.approx(costs[1], rel=1e-4)
 
 
+def test_loss_weight_search_starts_low_each_episode_and_only_rises(env):
+    # default: all unpaid losses priced, one solve per hour; the search is an option
+    default = mpc_controller(env, forecast="perfect")
+    env.reset(seed=0, options={"day": 0})
+    default.reset()
+    default.actions_at(0)
+    assert (default.plans[-1].loss_weight, default.plans[-1].solves) == (1.0, 1)
+    ctrl = mpc_controller(env, forecast="perfect", loss_weights=(0.1, 1.0))
+    for day in (0, 2):
+        env.reset(seed=0, options={"day": day})
+        ctrl.reset()
+        for t in range(4):
+            ctrl.actions_at(t)
+        weights = [p.loss_weight for p in ctrl.plans[-4:]]
+        assert weights == sorted(weights) and set(weights) <= {0.1, 1.0}
+        # the first step tries the smallest weight first, whatever the last episode ended at
+        first = ctrl.plans[-4]
+        assert first.solves == (1 if first.loss_weight == 0.1 else 2)
+
+
 def test_bad_options_are_named(env):
     with pytest.raises(ValueError, match="forecast"):
         MPCController(env, forecast="crystal-ball")
@@ -158,9 +178,12 @@ def test_plans_trimmed_at_the_episode_end_act_as_the_full_horizon():
     from powergrid.evaluation import PolicySpec
     from powergrid.optimization.mpc import mpc_policies, plan_lengths
 
-    assert plan_lengths(24, True) == (6, 12, 18, 24)
-    assert plan_lengths(7, True) == (2, 4, 6, 7)
+    assert plan_lengths(24, True) == tuple(range(1, 25))
+    assert plan_lengths(24, True, step=6) == (6, 12, 18, 24)
+    assert plan_lengths(7, True, step=2) == (2, 4, 6, 7)
     assert plan_lengths(24, False) == (24,)
+    with pytest.raises(ValueError, match="trim_step"):
+        plan_lengths(24, True, step=0)
     env = make_env(load_setup("ieee34_ieee13"), "test", 12)
     specs = [PolicySpec(name=f"trim={t}",
                         factory=lambda e, day, t=t: mpc_policies(e, trim_past_end=t))
@@ -170,6 +193,6 @@ def test_plans_trimmed_at_the_episode_end_act_as_the_full_horizon():
     cost = df.set_index("policy").total_cost
     assert cost["trim=True"] == pytest.approx(cost["trim=False"], abs=0.05)
     trimmed = mpc_controller(env, trim_past_end=True)
-    assert [p.hours for p in trimmed.plans] == [12] * 6 + [6] * 6
+    assert [p.hours for p in trimmed.plans] == list(range(12, 0, -1))
     assert [p.hours for p in mpc_controller(env, trim_past_end=False).plans] == [24] * 12
     assert all(p.status == "optimal" for p in trimmed.plans)
