@@ -446,3 +446,30 @@ def test_potential_shaping_adds_the_discounted_potential_difference() -> None:
     potential_shaping(batch, gamma=1.0, reward_scale=1.0)
     shaped = batch.get(("next", "agents", "reward")).squeeze(-1)[0, :2].sum(0)
     assert torch.allclose(shaped - (-2.0), -phi[0, 0])
+
+
+def test_terminal_episode_end_stops_gae_bootstrapping_at_the_episode_end() -> None:
+    from tensordict import TensorDict
+    from torchrl.objectives.value.functional import generalized_advantage_estimate
+
+    from heron.training.torchrl.trainer import end_episodes_as_terminal
+
+    # one copy, 3 steps, 2 agents; the episode ends (truncated by its time limit) at step 1
+    done = torch.tensor([False, True, False])[None, :, None, None].expand(1, 3, 2, 1)
+    batch = TensorDict({"next": TensorDict({"agents": TensorDict(
+        {"done": done.clone(), "terminated": torch.zeros_like(done)}, batch_size=(1, 3, 2)),
+    }, batch_size=(1, 3))}, batch_size=(1, 3))
+
+    def targets() -> torch.Tensor:
+        term = batch.get(("next", "agents", "terminated"))
+        per_agent = lambda x: x.permute(0, 2, 1, 3).reshape(2, 3, 1)  # noqa: E731  [A, T, 1]
+        value = torch.full((2, 3, 1), 10.0)
+        _, target = generalized_advantage_estimate(1.0, 0.95, value, value.clone(),
+                                                   torch.ones(2, 3, 1), per_agent(done),
+                                                   per_agent(term))
+        return target[:, 1, 0]
+
+    assert torch.allclose(targets(), torch.tensor([11.0, 11.0]))  # truncation bootstraps
+    end_episodes_as_terminal(batch)
+    assert torch.equal(batch.get(("next", "agents", "terminated")), done)
+    assert torch.allclose(targets(), torch.tensor([1.0, 1.0]))    # the episode's own reward

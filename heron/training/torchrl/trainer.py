@@ -293,6 +293,22 @@ def potential_shaping(batch: Any, gamma: float, reward_scale: float) -> None:
     nxt.set(("agents", "reward"), reward + reward_scale * shaped.unsqueeze(-1).to(reward.dtype))
 
 
+def end_episodes_as_terminal(batch: Any) -> None:
+    """``extra={"terminal_episode_end": True}``: GAE bootstraps from no state after an
+    episode's last step, as if the time limit were a terminal state.
+
+    Why: an env whose episodes are a fixed window that values nothing left over at the
+    end (the power case study's day: energy left in a battery earns nothing) is a
+    finite-horizon task, but Gymnasium's convention reports the end as a truncation,
+    and GAE then adds the value of the next window's first state: a critic trained so
+    credits the state at the end (its stored energy) with value it never yields. With
+    this option the return of a step is what the rest of its episode pays, the
+    quantity the evaluation scores, and ``gamma`` 1.0 makes them equal.
+    """
+    nxt = batch.get("next")
+    nxt.set(("agents", "terminated"), nxt.get(("agents", "done")).clone())
+
+
 def ppo_update(learner: Learner, batch: Any, cfg: TrainConfig) -> dict[str, float]:
     """GAE on the [N, T] batch, then ``num_epochs`` of shuffled ClipPPOLoss minibatches."""
     loss = learner.loss
@@ -518,6 +534,8 @@ def _iteration(learner: Learner, batch: Any, cfg: TrainConfig,
     extra: dict[str, float] = {}
     if cfg.extra.get("potential_shaping"):
         potential_shaping(batch, cfg.gamma, learner.env.reward_scale)
+    if cfg.extra.get("terminal_episode_end"):
+        end_episodes_as_terminal(batch)
     if cfg.algo == "mappo-lag":
         extra["lagrange_multiplier"] = learner.lagrange_multiplier   # the one PPO sees now
         extra["batch_violation_rate"] = lagrangian_step(learner, batch, cfg)
